@@ -1,0 +1,185 @@
+//! The dev install API: request bodies and the install report (SPEC §3.2, §3.3).
+
+use serde::{Deserialize, Serialize};
+
+/// JSON body of `POST /api/plugins/dev/install` (the other form is a raw `.pxp` upload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstallRequest {
+    /// Where Core reads the plugin from.
+    pub source: InstallSource,
+}
+
+/// Where an install comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InstallSource {
+    /// A `dist/` directory on Core's filesystem, under the policy's `dev.allowed_dirs`.
+    Dir {
+        /// Absolute path of the directory.
+        path: String,
+    },
+}
+
+/// JSON body of `DELETE /api/plugins/dev/install`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UninstallRequest {
+    /// Plugin to remove.
+    pub plugin_id: String,
+}
+
+/// Optional JSON body of `POST /api/plugins/{id}/rollback`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    /// Revision to go back to; the stable revision when absent.
+    #[serde(default)]
+    pub revision: Option<u64>,
+}
+
+/// Outcome of an install, reload or rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallStatus {
+    /// The new revision is live.
+    Active,
+    /// It failed at or after start; the stable revision serves again.
+    RolledBack,
+    /// Refused before anything ran; the running revision is untouched.
+    Rejected,
+}
+
+/// Why an install failed (SPEC §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// The manifest has schema or SDK faults.
+    ManifestInvalid,
+    /// The bundle is malformed or hostile.
+    BundleInvalid,
+    /// `requires.powerx`, a dependency or a menu/permission/route collision failed.
+    DependencyConflict,
+    /// `runtime.entry` is missing or not executable.
+    EntryMissing,
+    /// The process could not start or exited before it was healthy.
+    StartFailed,
+    /// The health check never answered within the timeout.
+    HealthTimeout,
+    /// The health check answered, but never with 2xx.
+    HealthFailed,
+    /// The process crashed during probation.
+    CrashedInProbation,
+    /// The request itself was wrong (bad path, not allowed, …).
+    BadRequest,
+}
+
+impl ReasonCode {
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::ManifestInvalid => "manifest_invalid",
+            ReasonCode::BundleInvalid => "bundle_invalid",
+            ReasonCode::DependencyConflict => "dependency_conflict",
+            ReasonCode::EntryMissing => "entry_missing",
+            ReasonCode::StartFailed => "start_failed",
+            ReasonCode::HealthTimeout => "health_timeout",
+            ReasonCode::HealthFailed => "health_failed",
+            ReasonCode::CrashedInProbation => "crashed_in_probation",
+            ReasonCode::BadRequest => "bad_request",
+        }
+    }
+}
+
+/// Why an install failed, with the plugin's last stderr lines when it ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    /// Machine-readable reason.
+    pub code: ReasonCode,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Last stderr lines of the failed process (empty when it never ran).
+    #[serde(default)]
+    pub log_tail: Vec<String>,
+}
+
+/// A step of the install lifecycle, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Reading the directory or upload.
+    Receive,
+    /// Schema, SDK rules, entry, checksums.
+    Validate,
+    /// Core version, dependencies, collisions.
+    Resolve,
+    /// Writing the revision directory atomically.
+    Stage,
+    /// Spawning the process.
+    Start,
+    /// Waiting for the health check.
+    Health,
+    /// Moving traffic to the new revision.
+    Swap,
+    /// Watching the new revision for early crashes.
+    Probation,
+}
+
+impl Phase {
+    /// All phases in lifecycle order.
+    pub const ALL: [Phase; 8] = [
+        Phase::Receive,
+        Phase::Validate,
+        Phase::Resolve,
+        Phase::Stage,
+        Phase::Start,
+        Phase::Health,
+        Phase::Swap,
+        Phase::Probation,
+    ];
+
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Receive => "receive",
+            Phase::Validate => "validate",
+            Phase::Resolve => "resolve",
+            Phase::Stage => "stage",
+            Phase::Start => "start",
+            Phase::Health => "health",
+            Phase::Swap => "swap",
+            Phase::Probation => "probation",
+        }
+    }
+}
+
+/// One timed phase of an install.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseReport {
+    /// Which phase.
+    pub name: Phase,
+    /// How long it took, in milliseconds.
+    pub ms: u64,
+    /// Whether it succeeded.
+    pub ok: bool,
+}
+
+/// The install report: the HTTP answer of an install and the CLI's `--json` output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstallReport {
+    /// Unique id of this install; also on every event it caused.
+    pub install_id: String,
+    /// Plugin id (empty when the manifest could not be read).
+    pub plugin_id: String,
+    /// Version of the installed bundle (empty when unknown).
+    pub version: String,
+    /// Revision number given to this install, if it got that far.
+    pub revision: Option<u64>,
+    /// Outcome.
+    pub status: InstallStatus,
+    /// Why it failed; `null` when active.
+    pub reason: Option<Reason>,
+    /// The plugin's stable revision after this install.
+    pub stable_revision: Option<u64>,
+    /// Each phase that ran, in order.
+    pub phases: Vec<PhaseReport>,
+    /// Total time from receive to the answer, in milliseconds.
+    pub duration_ms: u64,
+}
