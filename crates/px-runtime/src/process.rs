@@ -1,0 +1,114 @@
+//! A running (or finished) plugin process.
+
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::sync::watch;
+
+use crate::logs::LogState;
+
+/// Handle to a spawned process and its process group. Cheap to clone; all
+/// clones observe the same process.
+///
+/// When the process (the group leader) exits, whatever is left of its process
+/// group is killed with `SIGKILL`, so a plugin never leaves helpers behind.
+#[derive(Debug, Clone)]
+pub struct Process {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pid: u32,
+    status: watch::Receiver<Option<ExitStatus>>,
+    logs: Arc<LogState>,
+    /// Serializes [`Process::stop`] so concurrent stops do not interleave signals.
+    stopping: tokio::sync::Mutex<()>,
+}
+
+impl Process {
+    pub(crate) fn new(
+        pid: u32,
+        status: watch::Receiver<Option<ExitStatus>>,
+        logs: Arc<LogState>,
+    ) -> Self {
+        let inner = Inner {
+            pid,
+            status,
+            logs,
+            stopping: tokio::sync::Mutex::new(()),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Process id; also the id of its process group.
+    pub fn pid(&self) -> u32 {
+        self.inner.pid
+    }
+
+    /// The exit status if the process has exited (and its pipes were drained), without waiting.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        *self.inner.status.borrow()
+    }
+
+    /// Waits until the process has exited. Any number of callers may wait.
+    ///
+    /// By the time this returns, stderr has been read to its end (or for at
+    /// most a short grace when leftover processes keep the pipe open), so
+    /// [`Process::last_stderr`] holds the last words of the process.
+    pub async fn exited(&self) -> ExitStatus {
+        let mut status = self.inner.status.clone();
+        match status.wait_for(Option::is_some).await {
+            Ok(status) => status.expect("wait_for returns a Some"),
+            // the waiting task is gone only when the runtime shuts down
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Stops the process: `SIGTERM` to its whole process group, then after
+    /// `grace` `SIGKILL` to the group. Returns the exit status. Idempotent:
+    /// calling it on a process that already exited just returns its status.
+    pub async fn stop(&self, grace: Duration) -> ExitStatus {
+        let _one_at_a_time = self.inner.stopping.lock().await;
+        if let Some(status) = self.exit_status() {
+            return status;
+        }
+        self.signal_group(Signal::SIGTERM);
+        match tokio::time::timeout(grace, self.exited()).await {
+            Ok(status) => status,
+            Err(_) => {
+                self.signal_group(Signal::SIGKILL);
+                self.exited().await
+            }
+        }
+    }
+
+    /// Lines lost because they arrived faster than the log sink took them.
+    pub fn dropped_lines(&self) -> u64 {
+        self.inner.logs.dropped()
+    }
+
+    /// The last `n` (at most 50) stderr lines, oldest first, for failure reasons.
+    pub fn last_stderr(&self, n: usize) -> Vec<String> {
+        self.inner.logs.last_stderr(n)
+    }
+
+    fn signal_group(&self, signal: Signal) {
+        signal_group(self.inner.pid, signal);
+    }
+}
+
+/// Sends `signal` to process group `pgid`; a group that no longer exists is fine.
+pub(crate) fn signal_group(pgid: u32, signal: Signal) {
+    let Ok(raw) = i32::try_from(pgid) else { return };
+    if let Err(error) = killpg(Pid::from_raw(raw), signal)
+        && error != nix::errno::Errno::ESRCH
+    {
+        tracing::warn!(pgid, ?signal, %error, "cannot signal process group");
+    }
+}
