@@ -17,6 +17,7 @@
 //! All of this is Linux-only (`prctl`, `/proc`).
 
 mod health;
+mod leftover;
 mod logs;
 mod process;
 mod reaper;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use health::{pick_port, probe_health, wait_healthy};
+pub use leftover::{kill_leftover_group, start_time};
 pub use logs::{MAX_LINE_BYTES, bounded_sink};
 pub use process::Process;
 pub use reaper::{become_subreaper, spawn_orphan_reaper};
