@@ -1,0 +1,190 @@
+//! The PowerX plugin manifest: the `manifest.json` v1 model, its JSON Schema,
+//! SDK validation with located diagnostics, and reading PowerX's `plugin.yaml`
+//! into the same model.
+//!
+//! This crate reads files and nothing else: no network, no processes, no async.
+//! It does not know about bundles (`px-bundle`) or how Core runs a plugin.
+
+mod fault;
+mod model;
+mod rules;
+mod schema;
+mod span;
+mod validate;
+mod yaml;
+
+pub use model::*;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// Name of the manifest file at a plugin project root and inside `dist/`.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// Name of PowerX's own plugin descriptor, read when there is no `manifest.json`.
+pub const PLUGIN_YAML_FILE: &str = "plugin.yaml";
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The manifest cannot be used.
+    Error,
+    /// Reported, but the manifest is usable (e.g. an ignored `plugin.yaml` field).
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// One fault in a manifest, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// JSON pointer of the faulty field, e.g. `/runtime/health/path` (`""` = whole document).
+    pub pointer: String,
+    /// 1-based line in the file (of the value at `pointer`, or its nearest existing parent).
+    pub line: usize,
+    /// 1-based column in the file.
+    pub column: usize,
+    /// What is wrong and what was expected, lowercase, e.g. `expected an absolute path starting with "/", found "healthz"`.
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// Renders the diagnostic as one line the way every tool prints it:
+    /// `file:line:column: error|warning: <pointer>: <message>`, with `(root)` for
+    /// the empty pointer (the whole document).
+    pub fn render(&self, file: &str) -> String {
+        let pointer = if self.pointer.is_empty() {
+            "(root)"
+        } else {
+            &self.pointer
+        };
+        format!(
+            "{file}:{}:{}: {}: {pointer}: {}",
+            self.line, self.column, self.severity, self.message
+        )
+    }
+}
+
+/// A manifest that passed validation, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The validated model.
+    pub manifest: Manifest,
+    /// The file it was read from (`manifest.json` or `plugin.yaml`).
+    pub path: PathBuf,
+    /// Warnings (never errors).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Why a manifest could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Neither `manifest.json` nor `plugin.yaml` exists in the directory.
+    #[error("no manifest.json or plugin.yaml in {}", dir.display())]
+    NotFound {
+        /// Directory searched.
+        dir: PathBuf,
+    },
+    /// The file could not be read.
+    #[error("cannot read {}", path.display())]
+    Io {
+        /// File being read.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but has faults; every fault is listed.
+    #[error("{} has {} error(s)", path.display(), diagnostics.iter().filter(|d| d.severity == Severity::Error).count())]
+    Invalid {
+        /// File with the faults.
+        path: PathBuf,
+        /// All faults (errors and warnings), in file order.
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+/// Loads and validates the manifest of a plugin project or `dist/` directory:
+/// `manifest.json`, else `plugin.yaml`. Checks that need the directory (e.g.
+/// `admin.static_dir` exists) are run against `dir`.
+pub fn load_dir(dir: &Path) -> Result<Loaded, ManifestError> {
+    let json = dir.join(MANIFEST_FILE);
+    let yaml = dir.join(PLUGIN_YAML_FILE);
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    if json.is_file() {
+        parse_json(&read(&json)?, &json, Some(dir))
+    } else if yaml.is_file() {
+        parse_plugin_yaml(&read(&yaml)?, &yaml, Some(dir))
+    } else {
+        Err(ManifestError::NotFound {
+            dir: dir.to_owned(),
+        })
+    }
+}
+
+/// Parses and validates `manifest.json` text. `path` names the file in diagnostics;
+/// `base_dir`, when given, enables the checks that need the directory.
+pub fn parse_json(
+    text: &str,
+    path: &Path,
+    base_dir: Option<&Path>,
+) -> Result<Loaded, ManifestError> {
+    match validate::parse_json_text(text) {
+        Ok((document, map, located)) => validate::validate(document, &map, located, path, base_dir),
+        Err(syntax) => Err(ManifestError::Invalid {
+            path: path.to_owned(),
+            diagnostics: vec![syntax],
+        }),
+    }
+}
+
+/// Parses PowerX `plugin.yaml` text into the same model; fields this project
+/// does not use become warnings.
+pub fn parse_plugin_yaml(
+    text: &str,
+    path: &Path,
+    base_dir: Option<&Path>,
+) -> Result<Loaded, ManifestError> {
+    match yaml::convert(text) {
+        Ok((document, map, located)) => validate::validate(document, &map, located, path, base_dir),
+        Err(syntax) => Err(ManifestError::Invalid {
+            path: path.to_owned(),
+            diagnostics: vec![syntax],
+        }),
+    }
+}
+
+/// The JSON Schema of `manifest.json` v1, generated from [`Manifest`].
+/// The committed copy lives at `schema/manifest.v1.json`.
+pub fn json_schema() -> serde_json::Value {
+    schema::generate()
+}
+
+impl Manifest {
+    /// The manifest as written into `dist/manifest.json`: pretty JSON without `build`.
+    pub fn to_dist_json(&self) -> String {
+        let dist = Manifest {
+            build: None,
+            ..self.clone()
+        };
+        let mut text = serde_json::to_string_pretty(&dist).expect("a manifest always serializes");
+        text.push('\n');
+        text
+    }
+}

@@ -1,0 +1,259 @@
+//! Source positions of the values in a document, by JSON pointer, and a scanner
+//! that records them for JSON text.
+
+use std::collections::HashMap;
+
+use crate::fault::{Anchor, join};
+
+/// A 1-based line and column (columns count characters, not bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Where one value sits in the source.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    /// Pointer shown to the user, when it differs from the manifest pointer
+    /// (a `plugin.yaml` key spelled differently).
+    pub source: Option<String>,
+    /// Position of the key naming the value, for object members.
+    pub key: Option<Pos>,
+    /// Position of the value.
+    pub value: Pos,
+}
+
+/// Positions of the values of one document, by manifest JSON pointer.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SourceMap {
+    nodes: HashMap<String, Node>,
+}
+
+impl SourceMap {
+    pub fn insert(&mut self, pointer: String, node: Node) {
+        self.nodes.insert(pointer, node);
+    }
+
+    /// The pointer to show and the position for a fault at `pointer`. A pointer
+    /// without a node (a missing field) resolves to its nearest recorded parent,
+    /// and keeps the unmatched tail in the pointer shown.
+    pub fn locate(&self, pointer: &str, anchor: Anchor) -> (String, Pos) {
+        let mut base = pointer;
+        loop {
+            if let Some(node) = self.nodes.get(base) {
+                let tail = &pointer[base.len()..];
+                let shown = match &node.source {
+                    Some(source) => format!("{source}{tail}"),
+                    None => pointer.to_owned(),
+                };
+                let pos = match anchor {
+                    Anchor::Key if tail.is_empty() => node.key.unwrap_or(node.value),
+                    _ => node.value,
+                };
+                return (shown, pos);
+            }
+            match base.rfind('/') {
+                Some(slash) => base = &base[..slash],
+                None if base.is_empty() => return (pointer.to_owned(), Pos { line: 1, column: 1 }),
+                None => base = "",
+            }
+        }
+    }
+}
+
+/// Records the position of every value in `text`, which must be valid JSON
+/// (it has been parsed already). Also returns the pointers of duplicate keys,
+/// each with the position of its second occurrence.
+pub(crate) fn scan_json(text: &str) -> (SourceMap, Vec<(String, Pos)>) {
+    let mut scanner = Scanner {
+        text,
+        at: 0,
+        line: 1,
+        column: 1,
+        map: SourceMap::default(),
+        duplicates: Vec::new(),
+    };
+    scanner.value(String::new(), None);
+    (scanner.map, scanner.duplicates)
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    at: usize,
+    line: usize,
+    column: usize,
+    map: SourceMap,
+    duplicates: Vec<(String, Pos)>,
+}
+
+impl Scanner<'_> {
+    fn pos(&self) -> Pos {
+        Pos {
+            line: self.line,
+            column: self.column,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn bump(&mut self) {
+        let Some(c) = self.text[self.at..].chars().next() else {
+            return;
+        };
+        self.at += c.len_utf8();
+        if c == '\n' {
+            self.line += 1;
+            self.column = 1;
+        } else {
+            self.column += 1;
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.bump();
+        }
+    }
+
+    fn value(&mut self, pointer: String, key: Option<Pos>) {
+        self.skip_ws();
+        let node = Node {
+            source: None,
+            key,
+            value: self.pos(),
+        };
+        self.map.insert(pointer.clone(), node);
+        match self.peek() {
+            Some(b'{') => self.object(&pointer),
+            Some(b'[') => self.array(&pointer),
+            Some(b'"') => {
+                self.string();
+            }
+            _ => {
+                while self.peek().is_some_and(|b| {
+                    !matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
+                }) {
+                    self.bump();
+                }
+            }
+        }
+    }
+
+    fn object(&mut self, pointer: &str) {
+        self.bump();
+        let mut seen = Vec::new();
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                break;
+            }
+            let key_pos = self.pos();
+            let key = self.string();
+            let child = join(pointer, &key);
+            if seen.contains(&key) {
+                self.duplicates.push((child.clone(), key_pos));
+            } else {
+                seen.push(key);
+            }
+            self.skip_ws();
+            self.bump(); // ':'
+            self.value(child, Some(key_pos));
+            self.skip_ws();
+            if self.peek() == Some(b',') {
+                self.bump();
+            }
+        }
+        self.bump(); // '}'
+    }
+
+    fn array(&mut self, pointer: &str) {
+        self.bump();
+        let mut index = 0;
+        loop {
+            self.skip_ws();
+            if matches!(self.peek(), Some(b']') | None) {
+                break;
+            }
+            self.value(format!("{pointer}/{index}"), None);
+            index += 1;
+            self.skip_ws();
+            if self.peek() == Some(b',') {
+                self.bump();
+            }
+        }
+        self.bump(); // ']'
+    }
+
+    /// Consumes a string token and returns its decoded text.
+    fn string(&mut self) -> String {
+        let start = self.at;
+        self.bump();
+        while let Some(b) = self.peek() {
+            match b {
+                b'\\' => {
+                    self.bump();
+                    self.bump();
+                }
+                b'"' => {
+                    self.bump();
+                    break;
+                }
+                _ => self.bump(),
+            }
+        }
+        serde_json::from_str(&self.text[start..self.at]).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_values_keys_and_duplicates() {
+        let text = "{\n  \"a\": [1, {\"b/c\": \"x\"}],\n  \"é\": true, \"a\": null\n}";
+        let (map, duplicates) = scan_json(text);
+        assert_eq!(map.locate("", Anchor::Value).1, Pos { line: 1, column: 1 });
+        assert_eq!(
+            map.locate("/a/1/b~1c", Anchor::Value).1,
+            Pos {
+                line: 2,
+                column: 20
+            }
+        );
+        assert_eq!(
+            map.locate("/a/1/b~1c", Anchor::Key).1,
+            Pos {
+                line: 2,
+                column: 13
+            }
+        );
+        assert_eq!(
+            map.locate("/é", Anchor::Value).1,
+            Pos { line: 3, column: 8 }
+        );
+        assert_eq!(
+            map.locate("/a/1/missing", Anchor::Missing),
+            (
+                "/a/1/missing".to_owned(),
+                Pos {
+                    line: 2,
+                    column: 12
+                }
+            )
+        );
+        assert_eq!(
+            duplicates,
+            vec![(
+                "/a".to_owned(),
+                Pos {
+                    line: 3,
+                    column: 14
+                }
+            )]
+        );
+    }
+}

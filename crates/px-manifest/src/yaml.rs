@@ -1,0 +1,53 @@
+//! Reading PowerX's own `plugin.yaml` into the manifest model.
+//!
+//! The YAML is turned into a manifest-shaped JSON document, which then goes
+//! through the same schema and SDK rules as `manifest.json`. Every manifest field
+//! remembers the YAML key it came from, so diagnostics name the YAML pointer and
+//! its line and column. Mapping (`manifest` ← `plugin.yaml`):
+//!
+//! | manifest | plugin.yaml |
+//! |---|---|
+//! | `manifest_version` | `manifest_version`, else `1` |
+//! | `id`, `name`, `version`, `description`, `requires.powerx`, `dependencies`, `config`, `build` | same keys |
+//! | `runtime.kind` | `runtime.kind`: `process`, `binary`, `exec` → `process`; `static`, `none` → `static`; absent → `process` when `runtime.entry` is set, else `static` (also when `runtime` is absent) |
+//! | `runtime.entry`, `args`, `env` | same keys under `runtime` |
+//! | `runtime.health.path` | `runtime.health.http` (or `path`) |
+//! | `runtime.health.timeout_ms` | `runtime.health.timeout`: `"500ms"`, `"15s"`, `"2m"`, or an integer in milliseconds (or `timeout_ms`) |
+//! | `runtime.http_base_path` | `endpoints.http_base_path` (or `runtime.http_base_path`) |
+//! | `admin.static_dir` | `frontend.admin.static_dir` |
+//! | `admin.menus[]` | `frontend.admin.menus[]`: `id`, `title`, `path` (else `route`), `icon`, `order`, and as `permission` the first of `required_policies` that the file declares (or `permission`) |
+//! | `permissions[]` | `permissions[]` (a `"resource:action"` string or `{key, description}`), then `rbac.resources[]` × `actions` → `"resource:action"` |
+//!
+//! Everything else (`runtime.health.interval`, `frontend.admin.kind`, a menu's
+//! `route` beside its `path`, undeclared `required_policies`, unknown keys) is
+//! reported as a warning and ignored. Values of the wrong type stay errors.
+
+mod convert;
+mod node;
+
+use serde_json::Value;
+
+use crate::span::{Pos, SourceMap};
+use crate::validate::diagnostic;
+use crate::{Diagnostic, Severity};
+
+/// Parses `plugin.yaml` text into a manifest-shaped document, its source map,
+/// and the diagnostics found while mapping it. A YAML syntax error is one diagnostic.
+pub(crate) fn convert(text: &str) -> Result<(Value, SourceMap, Vec<Diagnostic>), Diagnostic> {
+    let root: node::Located = serde_saphyr::from_str(text).map_err(|error| {
+        let pos = error
+            .location()
+            .map_or(Pos { line: 1, column: 1 }, |location| Pos {
+                line: usize::try_from(location.line()).unwrap_or(1).max(1),
+                column: usize::try_from(location.column()).unwrap_or(1).max(1),
+            });
+        let options = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
+        let message = error.render_with_options(options);
+        let message = message.lines().next().unwrap_or_default();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message, |(head, _)| head);
+        diagnostic(Severity::Error, "", pos, format!("invalid yaml: {message}"))
+    })?;
+    Ok(convert::Converter::run(&root))
+}

@@ -1,0 +1,157 @@
+//! `runtime` and `endpoints` → `runtime`.
+
+use serde_json::{Map, Value};
+
+use super::Converter;
+use crate::fault::join;
+use crate::yaml::node::{Located, Node};
+
+impl Converter {
+    pub(super) fn runtime(
+        &mut self,
+        runtime: Option<&(Located, Located)>,
+        endpoints: Option<&(Located, Located)>,
+    ) -> Map<String, Value> {
+        let mut out = Map::new();
+        if let Some((key, value)) = runtime {
+            self.record("/runtime", "/runtime", Some(key), value);
+            for (key, value) in self.mapping("/runtime", value).unwrap_or_default() {
+                let name = key.value.key_text();
+                let source = join("/runtime", &name);
+                match name.as_str() {
+                    "kind" => {
+                        if let Some(kind) = self.kind(&source, value) {
+                            self.record("/runtime/kind", &source, Some(key), value);
+                            out.insert(name, Value::from(kind));
+                        }
+                    }
+                    "entry" | "args" | "env" | "http_base_path" => {
+                        let copied = self.copy(&join("/runtime", &name), &source, Some(key), value);
+                        out.insert(name, copied);
+                    }
+                    "health" => {
+                        let health = self.health(key, value);
+                        out.insert(name, Value::Object(health));
+                    }
+                    _ => self.unused(&source, key),
+                }
+            }
+        }
+        if let Some((key, value)) = endpoints {
+            for (key, value) in self.mapping("/endpoints", value).unwrap_or_default() {
+                let name = key.value.key_text();
+                let source = join("/endpoints", &name);
+                if name == "http_base_path" {
+                    let copied = self.copy("/runtime/http_base_path", &source, Some(key), value);
+                    out.insert(name, copied);
+                } else {
+                    self.unused(&source, key);
+                }
+            }
+            let _ = key;
+        }
+        if !out.contains_key("kind") {
+            let kind = if out.contains_key("entry") {
+                "process"
+            } else {
+                "static"
+            };
+            out.insert("kind".to_owned(), Value::from(kind));
+        }
+        out
+    }
+
+    /// `process`, `binary`, `exec` → `process`; `static`, `none` → `static`.
+    fn kind(&mut self, source: &str, value: &Located) -> Option<&'static str> {
+        match self.string(source, value)? {
+            "process" | "binary" | "exec" => Some("process"),
+            "static" | "none" => Some("static"),
+            other => {
+                let message = format!(
+                    "expected a runtime kind (process, binary, exec, static or none), found {}",
+                    Value::from(other)
+                );
+                self.error(source, value, message);
+                None
+            }
+        }
+    }
+
+    fn health(&mut self, key: &Located, value: &Located) -> Map<String, Value> {
+        let mut out = Map::new();
+        self.record("/runtime/health", "/runtime/health", Some(key), value);
+        for (key, value) in self.mapping("/runtime/health", value).unwrap_or_default() {
+            let name = key.value.key_text();
+            let source = join("/runtime/health", &name);
+            match name.as_str() {
+                "http" | "path" => {
+                    let copied = self.copy("/runtime/health/path", &source, Some(key), value);
+                    out.insert("path".to_owned(), copied);
+                }
+                "timeout_ms" => {
+                    let copied = self.copy("/runtime/health/timeout_ms", &source, Some(key), value);
+                    out.insert(name, copied);
+                }
+                "timeout" => match duration_ms(&value.value) {
+                    Some(ms) => {
+                        self.record("/runtime/health/timeout_ms", &source, Some(key), value);
+                        out.insert("timeout_ms".to_owned(), ms);
+                    }
+                    None => {
+                        let message = format!(
+                            "expected a duration like \"15s\" or \"500ms\", or milliseconds as an integer, found {}",
+                            value.value.found()
+                        );
+                        self.error(&source, value, message);
+                    }
+                },
+                _ => self.unused(&source, key),
+            }
+        }
+        out
+    }
+}
+
+/// `"500ms"`, `"15s"`, `"2m"`, `"1h"`, `"1500"` or an integer, in milliseconds.
+/// A negative integer is kept so that the schema reports it.
+fn duration_ms(node: &Node) -> Option<Value> {
+    match node {
+        Node::UInt(ms) => Some(Value::from(*ms)),
+        Node::Int(ms) => Some(Value::from(*ms)),
+        Node::Str(text) => {
+            let text = text.trim();
+            let digits = text
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(text.len());
+            let (number, unit) = text.split_at(digits);
+            let number: u64 = number.parse().ok()?;
+            let scale = match unit.trim() {
+                "" | "ms" => 1,
+                "s" => 1_000,
+                "m" => 60_000,
+                "h" => 3_600_000,
+                _ => return None,
+            };
+            number.checked_mul(scale).map(Value::from)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let ms = |text: &str| duration_ms(&Node::Str(text.to_owned())).and_then(|v| v.as_u64());
+        assert_eq!(ms("15s"), Some(15_000));
+        assert_eq!(ms("500ms"), Some(500));
+        assert_eq!(ms("2m"), Some(120_000));
+        assert_eq!(ms("1500"), Some(1_500));
+        assert_eq!(ms("soon"), None);
+        assert_eq!(ms("1.5s"), None);
+        assert_eq!(duration_ms(&Node::UInt(250)), Some(Value::from(250)));
+        assert_eq!(duration_ms(&Node::Float(1.5)), None);
+    }
+}
