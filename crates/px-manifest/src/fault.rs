@@ -20,6 +20,9 @@ pub(crate) struct Fault {
     pub pointer: String,
     pub anchor: Anchor,
     pub message: String,
+    /// Another place the message refers to (the first of two duplicates); its
+    /// location is appended to the message once known.
+    pub related: Option<String>,
 }
 
 impl Fault {
@@ -30,6 +33,7 @@ impl Fault {
             pointer: pointer.into(),
             anchor: Anchor::Value,
             message: message.into(),
+            related: None,
         }
     }
 
@@ -38,6 +42,14 @@ impl Fault {
         Fault {
             severity: Severity::Warning,
             ..Fault::error(pointer, message)
+        }
+    }
+
+    /// The same fault, referring to the field at `pointer` too.
+    pub fn related(self, pointer: String) -> Self {
+        Fault {
+            related: Some(pointer),
+            ..self
         }
     }
 

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 pub const ID_PATTERN: &str = r"^[a-z][a-z0-9]*(\.[a-z0-9][a-z0-9_-]*)+$";
 /// Longest allowed plugin id, in characters.
 pub const ID_MAX_LEN: usize = 128;
-/// Pattern of a permission key: `resource:action`. The resource starts with a
-/// lowercase letter and holds lowercase letters, digits, `_` and `-`; the action
-/// starts with a lowercase letter and may also hold `.` (e.g. `orders:export.csv`).
-pub const PERMISSION_PATTERN: &str = r"^[a-z][a-z0-9_-]*:[a-z][a-z0-9_.-]*$";
+/// Pattern of a permission key: `resource:action`. Both parts start with a
+/// lowercase letter and hold lowercase letters, digits, `_`, `-` and `.`
+/// (e.g. `hello:read`, `crm.contact:export.csv`).
+pub const PERMISSION_PATTERN: &str = r"^[a-z][a-z0-9_.-]*:[a-z][a-z0-9_.-]*$";
 /// Pattern of every path that must be absolute (`health.path`, `http_base_path`, menu paths).
 pub const ABSOLUTE_PATH_PATTERN: &str = "^/";
 

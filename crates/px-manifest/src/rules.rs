@@ -165,13 +165,10 @@ fn check_permissions(document: &Value, faults: &mut Vec<Fault>) -> Vec<String> {
         };
         let pointer = format!("/permissions/{index}/key");
         match first_at.get(key) {
-            Some(first) => faults.push(Fault::error(
-                pointer,
-                format!(
-                    "duplicate permission {} (first declared at {first})",
-                    quote(key)
-                ),
-            )),
+            Some(first) => {
+                let message = format!("duplicate permission {}", quote(key));
+                faults.push(Fault::error(pointer, message).related(first.clone()));
+            }
             None => {
                 first_at.insert(key, pointer);
             }
@@ -187,10 +184,10 @@ fn check_menus(document: &Value, declared: &[String], faults: &mut Vec<Fault>) {
         if let Some(id) = menu.get("id").and_then(Value::as_str) {
             let pointer = format!("/admin/menus/{index}/id");
             match first_at.get(id) {
-                Some(first) => faults.push(Fault::error(
-                    pointer,
-                    format!("duplicate menu id {} (first used at {first})", quote(id)),
-                )),
+                Some(first) => faults.push(
+                    Fault::error(pointer, format!("duplicate menu id {}", quote(id)))
+                        .related(first.clone()),
+                ),
                 None => {
                     first_at.insert(id, pointer);
                 }

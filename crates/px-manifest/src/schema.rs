@@ -16,7 +16,18 @@ use crate::model::{ABSOLUTE_PATH_PATTERN, ID_PATTERN, PERMISSION_PATTERN};
 pub(crate) fn generate() -> Value {
     let mut value = schemars::schema_for!(Manifest).to_value();
     strip_null(&mut value);
-    value
+    // Header keys first, so the committed file reads top-down.
+    let Value::Object(mut rest) = value else {
+        return value;
+    };
+    let mut ordered = serde_json::Map::new();
+    for key in ["$schema", "title", "description"] {
+        if let Some(header) = rest.shift_remove(key) {
+            ordered.insert(key.to_owned(), header);
+        }
+    }
+    ordered.extend(rest);
+    Value::Object(ordered)
 }
 
 /// Removes `null` from `type` arrays and `{"type": "null"}` branches of `anyOf`.
@@ -56,13 +67,24 @@ fn validator() -> &'static Validator {
         .get_or_init(|| jsonschema::validator_for(schema()).expect("the generated schema compiles"))
 }
 
-/// Every schema violation in `document`, one fault per violation.
+/// Every schema violation in `document`, one fault per violation. A value of the
+/// wrong type gets only the type error, not also what its value would violate.
 pub(crate) fn check(document: &Value) -> Vec<Fault> {
     let mut faults = Vec::new();
     for error in validator().iter_errors(document) {
-        faults.extend(to_faults(&error));
+        let is_type = matches!(error.kind(), ValidationErrorKind::Type { .. });
+        faults.extend(to_faults(&error).into_iter().map(|fault| (is_type, fault)));
     }
+    let wrong_type: Vec<String> = faults
+        .iter()
+        .filter(|(is_type, _)| *is_type)
+        .map(|(_, f)| f.pointer.clone())
+        .collect();
     faults
+        .into_iter()
+        .filter(|(is_type, f)| *is_type || !wrong_type.contains(&f.pointer))
+        .map(|(_, f)| f)
+        .collect()
 }
 
 fn to_faults(error: &ValidationError<'_>) -> Vec<Fault> {

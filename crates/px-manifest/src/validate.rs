@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::fault::Fault;
+use crate::fault::{Anchor, Fault};
 use crate::span::{Pos, SourceMap, scan_json};
 use crate::{Diagnostic, Loaded, Manifest, ManifestError, Severity, rules, schema};
 
@@ -120,5 +120,10 @@ pub(crate) fn validate(
 
 fn locate(fault: Fault, map: &SourceMap) -> Diagnostic {
     let (pointer, pos) = map.locate(&fault.pointer, fault.anchor);
-    diagnostic(fault.severity, &pointer, pos, fault.message)
+    let mut message = fault.message;
+    if let Some(related) = fault.related {
+        let (shown, at) = map.locate(&related, Anchor::Value);
+        message = format!("{message} (first at {shown}, line {})", at.line);
+    }
+    diagnostic(fault.severity, &pointer, pos, message)
 }
