@@ -67,6 +67,20 @@ fn python_template_validates_and_builds_the_same_pxp_twice() {
     // The built dist/ is itself a valid plugin.
     assert_valid(tmp.path(), "hello/dist", "com.example.hello");
 
+    // Same sources, new mtimes: still the same bytes.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    for file in [
+        "hello/server.py",
+        "hello/admin/index.html",
+        "hello/manifest.json",
+    ] {
+        std::fs::File::options()
+            .write(true)
+            .open(tmp.path().join(file))
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    }
     let again = build_pxp(tmp.path(), "hello");
     assert_eq!(again["digest"], report["digest"]);
     assert_eq!(

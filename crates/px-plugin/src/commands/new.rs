@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use owo_colors::OwoColorize as _;
 use serde_json::json;
 
 use crate::cli::Global;
@@ -78,9 +79,26 @@ impl New {
             self.dir.display()
         ));
         let dir = output::shell_word(&self.dir);
-        anstream::println!(
-            "\nNext steps:\n  px-plugin validate {dir}          check the manifest\n  px-plugin build {dir} --pxp       build dist/ and a .pxp\n  px-plugin dev {dir} --watch       with Core running (`powerx serve --dev`): install and reload on save"
-        );
+        let steps = [
+            (format!("px-plugin validate {dir}"), "check the manifest"),
+            (
+                format!("px-plugin build {dir} --pxp"),
+                "build dist/ and a .pxp",
+            ),
+            (
+                format!("px-plugin dev {dir} --watch"),
+                "with Core running (`powerx serve --dev`): install, reload on save",
+            ),
+        ];
+        let width = steps
+            .iter()
+            .map(|(command, _)| command.len())
+            .max()
+            .unwrap_or(0);
+        anstream::println!("\nNext steps:");
+        for (command, what) in steps {
+            anstream::println!("  {command:<width$}   {}", what.dimmed());
+        }
         Ok(())
     }
 }
