@@ -1,13 +1,14 @@
 //! Line capture from a plugin's stdout and stderr.
 //!
 //! One task per pipe reads lines and never waits for anything but the pipe:
-//! lines go into a bounded per-process queue with `try_send` (a full queue
-//! drops the line and counts it), and one forwarding task hands them to the
-//! [`LogSink`]. So neither a slow sink nor a burst of output can block the plugin.
+//! the lines of each read go as one batch into a per-process queue bounded by
+//! bytes (a batch that does not fit is dropped and its lines counted), and one
+//! forwarding task hands them to the [`LogSink`]. So neither a slow sink nor a
+//! burst of output can block the plugin.
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -17,17 +18,22 @@ use crate::{LogSink, Stream};
 
 /// Longest line delivered, in bytes; the rest of a longer line is discarded.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
-/// Lines buffered between the pipe readers and the sink, per process.
-const QUEUE_LINES: usize = 8192;
+/// Bytes of lines buffered between the pipe readers and the sink, per process.
+const QUEUE_BYTES: usize = 8 * 1024 * 1024;
 /// Stderr lines kept for failure reasons.
 const TAIL_LINES: usize = 50;
 /// Read buffer per pipe.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// Lines from one read of one pipe.
+type Batch = (Stream, Vec<String>);
+
 /// Per-process capture state shared with [`crate::Process`].
 #[derive(Debug, Default)]
 pub(crate) struct LogState {
     dropped: AtomicU64,
+    /// Bytes of lines in the queue, not yet handed to the sink.
+    queued: AtomicUsize,
     stderr_tail: Mutex<VecDeque<String>>,
 }
 
@@ -61,10 +67,16 @@ pub(crate) fn capture(
     sink: LogSink,
     state: Arc<LogState>,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let (tx, mut rx) = mpsc::channel::<(Stream, String)>(QUEUE_LINES);
+    // unbounded in messages, bounded in bytes by `LogState::queued`
+    let (tx, mut rx) = mpsc::unbounded_channel::<Batch>();
+    let forwarded = state.clone();
     tokio::spawn(async move {
-        while let Some((stream, line)) = rx.recv().await {
-            sink(stream, line);
+        while let Some((stream, lines)) = rx.recv().await {
+            let bytes: usize = lines.iter().map(String::len).sum();
+            for line in lines {
+                sink(stream, line);
+            }
+            forwarded.queued.fetch_sub(bytes, Ordering::Relaxed);
         }
     });
     let out = tokio::spawn(read_lines(
@@ -85,13 +97,11 @@ pub(crate) fn capture(
 async fn read_lines(
     pipe: impl AsyncRead + Unpin,
     stream: Stream,
-    tx: mpsc::Sender<(Stream, String)>,
+    tx: mpsc::UnboundedSender<Batch>,
     state: Arc<LogState>,
 ) {
     let mut reader = BufReader::with_capacity(READ_BUFFER, pipe);
-    let mut line = Vec::with_capacity(256);
-    // true while discarding the rest of a line that was already delivered truncated
-    let mut skipping = false;
+    let mut splitter = Splitter::default();
     loop {
         let buf = match reader.fill_buf().await {
             Ok(buf) => buf,
@@ -101,41 +111,84 @@ async fn read_lines(
             }
         };
         if buf.is_empty() {
-            if !line.is_empty() {
-                emit(&mut line, stream, &tx, &state);
+            if !splitter.partial.is_empty() {
+                splitter.end_line();
             }
+            deliver(stream, std::mem::take(&mut splitter.lines), &tx, &state);
             break;
         }
-        let newline = buf.iter().position(|&b| b == b'\n');
-        let chunk = &buf[..newline.unwrap_or(buf.len())];
-        let used = chunk.len() + usize::from(newline.is_some());
-        if skipping {
-            skipping = newline.is_none();
-        } else {
-            let room = MAX_LINE_BYTES - line.len();
-            line.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if newline.is_some() {
-                emit(&mut line, stream, &tx, &state);
-            } else if line.len() == MAX_LINE_BYTES {
-                emit(&mut line, stream, &tx, &state);
-                skipping = true;
-            }
-        }
+        let used = buf.len();
+        splitter.push(buf);
         reader.consume(used);
+        deliver(stream, std::mem::take(&mut splitter.lines), &tx, &state);
     }
 }
 
-fn emit(line: &mut Vec<u8>, stream: Stream, tx: &mpsc::Sender<(Stream, String)>, state: &LogState) {
-    if line.last() == Some(&b'\r') {
-        line.pop();
+/// Splits bytes into capped, lossily decoded lines.
+#[derive(Debug, Default)]
+struct Splitter {
+    /// The unfinished line.
+    partial: Vec<u8>,
+    /// True while discarding the rest of a line already delivered truncated.
+    skipping: bool,
+    /// Finished lines.
+    lines: Vec<String>,
+}
+
+impl Splitter {
+    fn push(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let newline = bytes.iter().position(|&b| b == b'\n');
+            let chunk = &bytes[..newline.unwrap_or(bytes.len())];
+            bytes = &bytes[(chunk.len() + usize::from(newline.is_some())).min(bytes.len())..];
+            if self.skipping {
+                self.skipping = newline.is_none();
+                continue;
+            }
+            let room = MAX_LINE_BYTES - self.partial.len();
+            self.partial
+                .extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if newline.is_some() {
+                self.end_line();
+            } else if self.partial.len() == MAX_LINE_BYTES {
+                self.end_line();
+                self.skipping = true;
+            }
+        }
     }
-    let text = String::from_utf8_lossy(line).into_owned();
-    line.clear();
+
+    /// Ends the current line (which may be empty).
+    fn end_line(&mut self) {
+        if self.partial.last() == Some(&b'\r') {
+            self.partial.pop();
+        }
+        self.lines
+            .push(String::from_utf8_lossy(&self.partial).into_owned());
+        self.partial.clear();
+    }
+}
+
+/// Queues one batch, or drops and counts it when the queue is full.
+fn deliver(
+    stream: Stream,
+    lines: Vec<String>,
+    tx: &mpsc::UnboundedSender<Batch>,
+    state: &LogState,
+) {
+    if lines.is_empty() {
+        return;
+    }
     if stream == Stream::Stderr {
-        state.remember_stderr(&text);
+        for line in lines.iter().skip(lines.len().saturating_sub(TAIL_LINES)) {
+            state.remember_stderr(line);
+        }
     }
-    if tx.try_send((stream, text)).is_err() {
-        state.dropped.fetch_add(1, Ordering::Relaxed);
+    let bytes: usize = lines.iter().map(String::len).sum();
+    let count = lines.len() as u64;
+    let queued = state.queued.fetch_add(bytes, Ordering::Relaxed);
+    if queued + bytes > QUEUE_BYTES || tx.send((stream, lines)).is_err() {
+        state.queued.fetch_sub(bytes, Ordering::Relaxed);
+        state.dropped.fetch_add(count, Ordering::Relaxed);
     }
 }
 
@@ -154,4 +207,41 @@ pub fn bounded_sink(
         }
     });
     (sink, rx, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(chunks: &[&[u8]]) -> Vec<String> {
+        let mut splitter = Splitter::default();
+        for chunk in chunks {
+            splitter.push(chunk);
+        }
+        if !splitter.partial.is_empty() {
+            splitter.end_line();
+        }
+        splitter.lines
+    }
+
+    #[test]
+    fn splits_lines_across_reads() {
+        assert_eq!(split(&[b"a\n\nb", b"c\r\n", b"d"]), ["a", "", "bc", "d"]);
+        assert_eq!(split(&[b"\xffx\n"]), ["\u{FFFD}x"]);
+    }
+
+    #[test]
+    fn caps_long_lines_whatever_the_read_boundaries() {
+        let long = vec![b'a'; MAX_LINE_BYTES + 10];
+        let capped = "a".repeat(MAX_LINE_BYTES);
+        assert_eq!(split(&[&long, b"\nnext\n"]), [capped.as_str(), "next"]);
+        assert_eq!(
+            split(&[&long[..MAX_LINE_BYTES], b"\nnext"]),
+            [capped.as_str(), "next"]
+        );
+        assert_eq!(
+            split(&[&long[..100], &long[100..], b"x\ny"]),
+            [capped.as_str(), "y"]
+        );
+    }
 }
