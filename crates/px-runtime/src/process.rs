@@ -63,7 +63,9 @@ impl Process {
     /// [`Process::last_stderr`] holds the last words of the process.
     pub async fn exited(&self) -> ExitStatus {
         let mut status = self.inner.status.clone();
-        match status.wait_for(Option::is_some).await {
+        // copy the status out before the next await: the watch guard is not Send
+        let waited = status.wait_for(Option::is_some).await.map(|status| *status);
+        match waited {
             Ok(status) => status.expect("wait_for returns a Some"),
             // the waiting task is gone only when the runtime shuts down
             Err(_) => std::future::pending().await,
