@@ -15,10 +15,20 @@ use serde_json::json;
 
 static JSON_EMITTED: AtomicBool = AtomicBool::new(false);
 
+/// `println!` through `anstream` (colors stripped when not allowed) that does
+/// not panic when stdout is closed early, e.g. piped into `head`.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(anstream::stdout(), $($arg)*);
+    }};
+}
+pub(crate) use outln;
+
 /// Prints `value` as the command's one JSON object on stdout.
 pub fn emit_json(value: &serde_json::Value) {
     JSON_EMITTED.store(true, Ordering::Relaxed);
-    println!("{value:#}");
+    outln!("{value:#}");
 }
 
 /// Whether a command already printed its JSON object (even for a failure).
@@ -42,7 +52,7 @@ pub fn print_error(err: &anyhow::Error) {
 
 /// Prints a success line: a green check mark, then `message`, on stdout.
 pub fn success(message: impl std::fmt::Display) {
-    anstream::println!("{} {message}", "✓".green().bold());
+    outln!("{} {message}", "✓".green().bold());
 }
 
 /// A spinner on stderr for a long step; invisible when stderr is not a

@@ -94,3 +94,52 @@ fn powerx_plugin_yaml_validates_with_warnings() {
     assert_eq!(report["diagnostics"][0]["pointer"], "/author");
     assert_eq!(report["diagnostics"][0]["severity"], "warning");
 }
+
+#[test]
+fn validate_checks_a_built_pxp_like_core_would() {
+    let tmp = tempfile::tempdir().unwrap();
+    new_project(tmp.path(), "site", "static");
+    px_plugin(tmp.path())
+        .args(["build", "site", "--out", "site.pxp"])
+        .assert()
+        .success();
+
+    let output = px_plugin(tmp.path())
+        .args(["validate", "site.pxp"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.starts_with("✓ com.example.site 0.1.0 is valid\n  bundle  2 files"),
+        "{out}"
+    );
+
+    let output = px_plugin(tmp.path())
+        .args(["validate", "site.pxp", "--json"])
+        .output()
+        .unwrap();
+    let report = json_stdout(&output);
+    assert_eq!(report["bundle"]["files"], 2);
+    assert_eq!(report["bundle"]["digest"].as_str().unwrap().len(), 64);
+
+    // A damaged bundle is refused, exit 1.
+    let bytes = std::fs::read(tmp.path().join("site.pxp")).unwrap();
+    std::fs::write(tmp.path().join("cut.pxp"), &bytes[..bytes.len() / 2]).unwrap();
+    let output = px_plugin(tmp.path())
+        .args(["validate", "cut.pxp"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).starts_with("error: cut.pxp is not a valid bundle: "),
+        "{}",
+        stderr(&output)
+    );
+
+    // A manifest file stands for its project.
+    px_plugin(tmp.path())
+        .args(["validate", "site/manifest.json"])
+        .assert()
+        .success();
+}

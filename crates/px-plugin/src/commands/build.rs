@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::cli::Global;
 use crate::commands::validate;
-use crate::output::{self, Spinner};
+use crate::output::{self, Spinner, outln};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -114,22 +114,22 @@ impl Build {
             manifest.version,
             output::human_duration(elapsed)
         ));
-        anstream::println!("  {}    {}", "dist".dimmed(), dist.display());
+        outln!("  {}    {}", "dist".dimmed(), dist.display());
         if let (Some(path), Some(bytes)) = (&pxp_path, pxp_bytes) {
-            anstream::println!(
+            outln!(
                 "  {}     {} ({})",
                 "pxp".dimmed(),
                 path.display().bold(),
                 output::human_bytes(bytes)
             );
         }
-        anstream::println!(
+        outln!(
             "  {}   {} ({})",
             "files".dimmed(),
             summary.files,
             output::human_bytes(summary.bytes)
         );
-        anstream::println!("  {}  sha256:{}", "digest".dimmed(), summary.digest);
+        outln!("  {}  sha256:{}", "digest".dimmed(), summary.digest);
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::cli::Global;
 use crate::exit::CliError;
-use crate::output;
+use crate::output::{self, outln};
 use crate::templates::{TemplateKind, Vars};
 
 const EXAMPLES: &str = "\
@@ -95,9 +95,9 @@ impl New {
             .map(|(command, _)| command.len())
             .max()
             .unwrap_or(0);
-        anstream::println!("\nNext steps:");
+        outln!("\nNext steps:");
         for (command, what) in steps {
-            anstream::println!("  {command:<width$}   {}", what.dimmed());
+            outln!("  {command:<width$}   {}", what.dimmed());
         }
         Ok(())
     }
