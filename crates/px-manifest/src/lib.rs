@@ -145,6 +145,7 @@ pub fn parse_json(
     path: &Path,
     base_dir: Option<&Path>,
 ) -> Result<Loaded, ManifestError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match validate::parse_json_text(text) {
         Ok((document, map, located)) => validate::validate(document, &map, located, path, base_dir),
         Err(syntax) => Err(ManifestError::Invalid {

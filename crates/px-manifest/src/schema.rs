@@ -75,6 +75,7 @@ pub(crate) fn check(document: &Value) -> Vec<Fault> {
         let is_type = matches!(error.kind(), ValidationErrorKind::Type { .. });
         faults.extend(to_faults(&error).into_iter().map(|fault| (is_type, fault)));
     }
+    fractional_integers(schema(), document, "", &mut faults);
     let wrong_type: Vec<String> = faults
         .iter()
         .filter(|(is_type, _)| *is_type)
@@ -85,6 +86,43 @@ pub(crate) fn check(document: &Value) -> Vec<Fault> {
         .filter(|(is_type, f)| *is_type || !wrong_type.contains(&f.pointer))
         .map(|(_, f)| f)
         .collect()
+}
+
+/// Integers written as floats (`1e3`, `1.0`, or too big for 64 bits) pass the
+/// schema's `integer` type, which looks at the value, but serde refuses them:
+/// report them as type errors.
+fn fractional_integers(
+    root: &Value,
+    value: &Value,
+    pointer: &str,
+    faults: &mut Vec<(bool, Fault)>,
+) {
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            let expects_integer = subschema(root, pointer)
+                .and_then(|s| s.get("type"))
+                .is_some_and(|t| t == "integer");
+            let message = format!("expected an integer, found {}", found(value));
+            if expects_integer
+                && !faults
+                    .iter()
+                    .any(|(_, f)| f.pointer == pointer && f.message == message)
+            {
+                faults.push((true, Fault::error(pointer, message)));
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                fractional_integers(root, item, &format!("{pointer}/{index}"), faults);
+            }
+        }
+        Value::Object(members) => {
+            for (name, member) in members {
+                fractional_integers(root, member, &join(pointer, name), faults);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn to_faults(error: &ValidationError<'_>) -> Vec<Fault> {

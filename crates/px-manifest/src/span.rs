@@ -210,6 +210,8 @@ impl Scanner<'_> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -255,5 +257,76 @@ mod tests {
                 }
             )]
         );
+    }
+
+    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-1e9f64..1e9).prop_map(Value::from),
+            "[a-z\\\\\"/~é👋\\n ]{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 40, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map("[a-z/~\\\\\"é ]{0,6}", inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// The character at a 1-based line and column.
+    fn char_at(text: &str, pos: Pos) -> Option<char> {
+        text.split('\n')
+            .nth(pos.line - 1)?
+            .chars()
+            .nth(pos.column - 1)
+    }
+
+    fn check_all(value: &serde_json::Value, pointer: &str, text: &str, map: &SourceMap) {
+        let node = map
+            .nodes
+            .get(pointer)
+            .unwrap_or_else(|| panic!("no node for {pointer:?}"));
+        let first = value.to_string().chars().next();
+        assert_eq!(
+            char_at(text, node.value),
+            first,
+            "value of {pointer:?} in {text}"
+        );
+        if let Some(key) = node.key {
+            assert_eq!(char_at(text, key), Some('"'), "key of {pointer:?}");
+        }
+        match value {
+            serde_json::Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    check_all(item, &format!("{pointer}/{index}"), text, map);
+                }
+            }
+            serde_json::Value::Object(members) => {
+                for (name, member) in members {
+                    check_all(member, &join(pointer, name), text, map);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_value_is_located(value in arb_json(), pretty in any::<bool>()) {
+            let text = if pretty { serde_json::to_string_pretty(&value).unwrap() } else { value.to_string() };
+            let (map, duplicates) = scan_json(&text);
+            prop_assert!(duplicates.is_empty());
+            check_all(&value, "", &text, &map);
+        }
+
+        #[test]
+        fn parsing_never_panics(text in "[{}\\[\\]\":,a-z0-9 \n.-]{0,60}") {
+            let _ = crate::parse_json(&text, std::path::Path::new("m.json"), None);
+            let _ = crate::parse_plugin_yaml(&text, std::path::Path::new("p.yaml"), None);
+        }
     }
 }

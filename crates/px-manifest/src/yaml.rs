@@ -34,20 +34,30 @@ use crate::{Diagnostic, Severity};
 /// Parses `plugin.yaml` text into a manifest-shaped document, its source map,
 /// and the diagnostics found while mapping it. A YAML syntax error is one diagnostic.
 pub(crate) fn convert(text: &str) -> Result<(Value, SourceMap, Vec<Diagnostic>), Diagnostic> {
-    let root: node::Located = serde_saphyr::from_str(text).map_err(|error| {
-        let pos = error
-            .location()
-            .map_or(Pos { line: 1, column: 1 }, |location| Pos {
-                line: usize::try_from(location.line()).unwrap_or(1).max(1),
-                column: usize::try_from(location.column()).unwrap_or(1).max(1),
-            });
-        let options = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
-        let message = error.render_with_options(options);
-        let message = message.lines().next().unwrap_or_default();
-        let message = message
-            .rsplit_once(" at line ")
-            .map_or(message, |(head, _)| head);
-        diagnostic(Severity::Error, "", pos, format!("invalid yaml: {message}"))
-    })?;
+    // YAML 1.2 booleans only: `name: N` or `title: yes` stay strings.
+    let options = serde_saphyr::options! { strict_booleans: true };
+    let root: node::Located =
+        serde_saphyr::from_str_with_options(text, options).map_err(syntax_error)?;
     Ok(convert::Converter::run(&root))
+}
+
+fn syntax_error(error: serde_saphyr::Error) -> Diagnostic {
+    let pos = error
+        .location()
+        .map_or(Pos { line: 1, column: 1 }, |location| Pos {
+            line: usize::try_from(location.line()).unwrap_or(1).max(1),
+            column: usize::try_from(location.column()).unwrap_or(1).max(1),
+        });
+    let options = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
+    let rendered = error.render_with_options(options);
+    let message = rendered.lines().next().unwrap_or_default();
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message, |(head, _)| head);
+    // Advice meant for the programmer, not the plugin author.
+    let message = message
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(message);
+    diagnostic(Severity::Error, "", pos, format!("invalid yaml: {message}"))
 }

@@ -62,8 +62,7 @@ impl Converter {
             "runtime".to_owned(),
             Value::Object(self.runtime(find("runtime"), find("endpoints"))),
         );
-        if let Some(admin) =
-            find("frontend").and_then(|(key, value)| self.frontend(key, value, &declared))
+        if let Some(admin) = find("frontend").and_then(|(_, value)| self.frontend(value, &declared))
         {
             out.insert("admin".to_owned(), Value::Object(admin));
         }

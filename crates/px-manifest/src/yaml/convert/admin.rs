@@ -11,11 +11,9 @@ const ADMIN: &str = "/frontend/admin";
 impl Converter {
     pub(super) fn frontend(
         &mut self,
-        key: &Located,
         value: &Located,
         declared: &[String],
     ) -> Option<Map<String, Value>> {
-        let _ = key;
         let mut admin = None;
         for (key, value) in self.mapping("/frontend", value).unwrap_or_default() {
             let name = key.value.key_text();

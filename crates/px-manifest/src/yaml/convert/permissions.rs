@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::Converter;
 use crate::fault::join;
-use crate::yaml::node::{Located, Node, pos};
+use crate::yaml::node::{Located, Node};
 
 impl Converter {
     /// The permissions, `permissions[]` first, and every declared key.
@@ -101,12 +101,7 @@ impl Converter {
         ] {
             if !present && !entries.iter().any(|(key, _)| key.value.key_text() == field) {
                 let message = format!("missing required field \"{field}\"");
-                self.located.push(crate::validate::diagnostic(
-                    crate::Severity::Error,
-                    &join(source, field),
-                    pos(node),
-                    message,
-                ));
+                self.error(&join(source, field), node, message);
             }
         }
         let (Some(resource), Some((actions_source, actions))) = (resource, actions) else {

@@ -37,7 +37,7 @@ impl Converter {
                 }
             }
         }
-        if let Some((key, value)) = endpoints {
+        if let Some((_, value)) = endpoints {
             for (key, value) in self.mapping("/endpoints", value).unwrap_or_default() {
                 let name = key.value.key_text();
                 let source = join("/endpoints", &name);
@@ -48,7 +48,6 @@ impl Converter {
                     self.unused(&source, key);
                 }
             }
-            let _ = key;
         }
         if !out.contains_key("kind") {
             let kind = if out.contains_key("entry") {
