@@ -144,3 +144,30 @@ async fn plugins_outlive_the_threads_that_asked_for_them() {
         process.stop(Duration::from_secs(1)).await;
     }
 }
+
+#[tokio::test]
+async fn spawning_is_cheap() {
+    let dir = tempfile::tempdir().unwrap();
+    let spawner = Spawner::new();
+    let mut spawn_times = Vec::new();
+    let mut exit_times = Vec::new();
+    for _ in 0..50 {
+        let (spec, _) = collecting_spec("true", &[], dir.path());
+        let start = Instant::now();
+        let process = spawner.spawn(spec).await.unwrap();
+        spawn_times.push(start.elapsed());
+        assert!(process.exited().await.success());
+        exit_times.push(start.elapsed());
+    }
+    spawn_times.sort();
+    exit_times.sort();
+    println!(
+        "spawn: p50 {:?} p95 {:?}; spawn to observed exit of `true`: p50 {:?} p95 {:?}",
+        spawn_times[25], spawn_times[47], exit_times[25], exit_times[47]
+    );
+    assert!(
+        spawn_times[25] < Duration::from_millis(50),
+        "{:?}",
+        spawn_times[25]
+    );
+}
