@@ -114,7 +114,11 @@ pub fn build_dist(
     dist::build_dist(project_dir, manifest, on_output)
 }
 
-/// Packs `dist` into a deterministic `.pxp` written to `out`.
+/// Packs `dist` into a deterministic `.pxp` written to `out` (format above),
+/// streaming each file. Refuses a `dist` without a regular `manifest.json`,
+/// with a `.pxp/` directory, a special file, a non-UTF-8 path, or a symlink
+/// resolving outside `dist`; fails with [`BundleError::FileChanged`] if a file
+/// changes between hashing and packing.
 pub fn pack(dist: &Path, out: &mut dyn Write) -> Result<Summary, BundleError> {
     pack::pack(dist, out)
 }
@@ -132,6 +136,20 @@ pub fn digest_dir(dist: &Path) -> Result<Summary, BundleError> {
 /// Unpacks a `.pxp` read from `input` into `staging` (which must exist and be
 /// empty), refusing hostile content with a typed error; on error nothing is
 /// left outside `staging` (the caller removes `staging`).
+///
+/// The input is streamed (never held in memory) and every limit is checked
+/// as bytes arrive. Refused, each with its own [`BundleError`] variant: `..`
+/// or absolute paths, symlinks that resolve outside the bundle (also through
+/// other symlinks, checked again once all entries are in), entries under a
+/// symlinked directory, all hardlinks (whatever their target: `pack` never
+/// writes them), devices, FIFOs and other entry types, duplicates,
+/// `manifest.json` not first, `.pxp/checksums.json` not second, a checksum
+/// mismatch, a file missing from or extra to the checksums, and the limits.
+/// Nothing is ever written through a symlink (files are created with
+/// `O_EXCL | O_NOFOLLOW` in directories this call made). Modes become 0644 or
+/// 0755. `.pxp/checksums.json` is verified but not written, so `staging` ends
+/// up holding exactly the packed `dist/` and `digest_dir(staging)` gives the
+/// returned digest.
 pub fn unpack(
     input: &mut dyn Read,
     staging: &Path,
