@@ -12,7 +12,8 @@
 //! 1. at start: [`become_subreaper`], [`spawn_orphan_reaper`], one [`Spawner::new`];
 //! 2. per plugin start: [`pick_port`], [`Spawner::spawn`], [`wait_healthy`];
 //! 3. while it runs: [`Process::exited`], [`probe_health`];
-//! 4. to stop it: [`Process::stop`].
+//! 4. to stop it: [`Process::stop`];
+//! 5. after a crash of Core: [`start_time`] recorded at start, [`kill_leftover_group`] at the next start.
 //!
 //! All of this is Linux-only (`prctl`, `/proc`).
 
@@ -97,7 +98,7 @@ pub enum RuntimeError {
         /// Program that was looked up.
         program: String,
     },
-    /// The spawner thread or the tokio runtime it serves is gone.
+    /// The spawner thread or the tokio runtime it serves is gone, or starting panicked.
     #[error("the spawner is no longer running")]
     SpawnerGone,
     /// `prctl(PR_SET_CHILD_SUBREAPER)` failed.

@@ -8,6 +8,7 @@
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, mpsc};
@@ -65,7 +66,10 @@ impl Spawner {
             .spawn(move || {
                 let _runtime = handle.enter();
                 for (spec, reply) in inbox {
-                    let _ = reply.send(start(spec));
+                    // a panic must not end this thread (see above)
+                    let started = std::panic::catch_unwind(AssertUnwindSafe(|| start(spec)))
+                        .unwrap_or(Err(RuntimeError::SpawnerGone));
+                    let _ = reply.send(started);
                 }
                 // Never exit: see the type's documentation.
                 loop {
