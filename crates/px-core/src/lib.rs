@@ -1,1 +1,61 @@
-//! px-core
+//! PowerX Core as a library: the store, the plugin install lifecycle with
+//! blue/green swap and rollback, the reverse proxy, authentication, and the
+//! HTTP routes. The `powerx` binary is a thin shell over [`serve`].
+//!
+//! Core never spawns a process itself (that is `px-runtime`), never parses
+//! manifests or bundles itself (`px-manifest`, `px-bundle`), and speaks to
+//! clients only in `px-api` types.
+
+pub mod auth;
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod metrics;
+pub mod plugins;
+pub mod policy;
+pub mod proxy;
+pub mod state;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+pub use config::Config;
+pub use policy::Policy;
+pub use store::Store;
+
+/// Version of this Core, matched against plugins' `requires.powerx`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Runs a Core on `listener` until `shutdown` resolves, then stops accepting,
+/// lets in-flight requests finish, stops plugins gracefully and returns.
+pub async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let config = Arc::new(config.with_bound_addr(addr));
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = Store::connect(&config.database_url()).await?;
+    let plugins = plugins::Manager::new(config.clone(), store.clone()).await?;
+    plugins
+        .recover()
+        .await
+        .context("starting installed plugins")?;
+    let state = state::AppState {
+        config,
+        store,
+        plugins: plugins.clone(),
+    };
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    plugins.shutdown().await;
+    served.context("serving HTTP")
+}

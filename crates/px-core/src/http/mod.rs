@@ -1,0 +1,52 @@
+//! The HTTP surface: the router, the JSON error type, and Core's own small
+//! endpoints. Plugin routes live in `http::plugins`, the proxy in `crate::proxy`.
+
+mod error;
+pub mod plugins;
+
+pub use error::ApiError;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::state::AppState;
+
+/// Prefix of the dev API, hidden (404) when dev mode is off.
+pub const DEV_API_PREFIX: &str = "/api/plugins/dev";
+
+/// Every route of Core.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(plugins::routes())
+        .merge(crate::proxy::routes())
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), dev_gate))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<px_api::Health> {
+    Json(px_api::Health {
+        status: "ok".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        dev_mode: state.config.dev,
+    })
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// With dev mode off, every dev API path answers 404 whoever asks.
+async fn dev_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let is_dev = path == DEV_API_PREFIX || path.starts_with(&format!("{DEV_API_PREFIX}/"));
+    if is_dev && !state.config.dev {
+        return ApiError::not_found("no such route").into_response();
+    }
+    next.run(request).await
+}

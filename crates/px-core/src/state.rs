@@ -1,0 +1,26 @@
+//! Shared state handed to every HTTP handler.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::plugins::Manager;
+use crate::store::Store;
+
+/// Cheap to clone: everything inside is shared.
+#[derive(Clone)]
+pub struct AppState {
+    /// The resolved configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: Store,
+    /// Installed plugins and their lifecycle.
+    pub plugins: Arc<Manager>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
