@@ -48,9 +48,11 @@ pub enum Stream {
 }
 
 /// Receives each captured line (without its line ending). Must not block: it
-/// is called from a task on Core's runtime. The runtime buffers a bounded
-/// number of lines between the pipe and the sink, so a slow sink loses lines
-/// (counted by [`Process::dropped_lines`]) but never blocks the plugin.
+/// is called from a task on Core's runtime, for each process in output order
+/// per stream. Up to 8 MiB of lines per process wait between the pipes and
+/// the sink; beyond that, lines are dropped (counted by
+/// [`Process::dropped_lines`]) rather than the plugin blocked. [`bounded_sink`]
+/// is a ready-made sink.
 pub type LogSink = Arc<dyn Fn(Stream, String) + Send + Sync>;
 
 /// What to start.
