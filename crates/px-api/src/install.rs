@@ -69,6 +69,8 @@ pub enum ReasonCode {
     CrashedInProbation,
     /// The request itself was wrong (bad path, not allowed, …).
     BadRequest,
+    /// Core stopped (or was killed) before the install finished; found at its next start.
+    Interrupted,
 }
 
 impl ReasonCode {
@@ -84,6 +86,7 @@ impl ReasonCode {
             ReasonCode::HealthFailed => "health_failed",
             ReasonCode::CrashedInProbation => "crashed_in_probation",
             ReasonCode::BadRequest => "bad_request",
+            ReasonCode::Interrupted => "interrupted",
         }
     }
 }
@@ -98,6 +101,9 @@ pub struct Reason {
     /// Last stderr lines of the failed process (empty when it never ran).
     #[serde(default)]
     pub log_tail: Vec<String>,
+    /// Structured facts, e.g. the manifest diagnostics of `manifest_invalid`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<serde_json::Value>,
 }
 
 /// A step of the install lifecycle, in order.

@@ -1,0 +1,228 @@
+//! The `validate` and `resolve` phases.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use axum::http::StatusCode;
+use px_api::{PluginState, ReasonCode};
+use px_manifest::{Manifest, ManifestError, RuntimeKind};
+
+use super::receive::error_chain;
+use super::run::Failure;
+use super::slot::Slot;
+
+/// The `id` and `version` of a manifest that may be invalid, read leniently,
+/// so that a rejection is still reported under the plugin's name.
+pub(crate) fn guess_id(staged: &Path) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(staged.join(px_manifest::MANIFEST_FILE)).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let id = value.get("id")?.as_str()?;
+    let valid = !id.is_empty()
+        && id.len() <= px_manifest::ID_MAX_LEN
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    let version = value
+        .get("version")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    valid.then(|| (id.to_owned(), version.to_owned()))
+}
+
+/// Loads the staged manifest and checks that a process plugin's entry exists
+/// and is executable (a bare name must be on Core's `PATH`, which plugins get).
+pub(crate) fn validate(staged: &Path, plugin_ids: &[String]) -> Result<Manifest, Failure> {
+    let loaded = px_manifest::load_dir(staged).map_err(|error| {
+        let mut failure = Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ReasonCode::ManifestInvalid,
+            error_chain(&error),
+        );
+        if let ManifestError::Invalid { diagnostics, .. } = &error {
+            failure.details = diagnostics
+                .iter()
+                .filter_map(|d| serde_json::to_value(d).ok())
+                .collect();
+        }
+        failure
+    })?;
+    let manifest = loaded.manifest;
+    if !id_allowed(&manifest.id, plugin_ids) {
+        return Err(Failure::bad_request(format!(
+            "plugin id {} is not allowed by the policy's dev.plugin_ids",
+            manifest.id
+        )));
+    }
+    if manifest.runtime.kind == RuntimeKind::Process {
+        check_entry(
+            staged,
+            manifest.runtime.entry.as_deref().unwrap_or_default(),
+        )?;
+    }
+    Ok(manifest)
+}
+
+fn id_allowed(id: &str, patterns: &[String]) -> bool {
+    patterns.iter().any(|pattern| {
+        globset::Glob::new(pattern).is_ok_and(|glob| glob.compile_matcher().is_match(id))
+    })
+}
+
+fn check_entry(dir: &Path, entry: &str) -> Result<(), Failure> {
+    let missing = |message: String| {
+        Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ReasonCode::EntryMissing,
+            message,
+        )
+    };
+    if entry.is_empty() {
+        return Err(missing("runtime.entry is empty".to_owned()));
+    }
+    if entry.contains('/') {
+        let path = dir.join(entry);
+        if !path.starts_with(dir) || entry.split('/').any(|part| part == "..") {
+            return Err(missing(format!(
+                "runtime.entry {entry:?} leaves the bundle"
+            )));
+        }
+        return match path.metadata() {
+            Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => Ok(()),
+            Ok(meta) if meta.is_file() => {
+                Err(missing(format!("runtime.entry {entry} is not executable")))
+            }
+            _ => Err(missing(format!(
+                "runtime.entry {entry} does not exist in the bundle"
+            ))),
+        };
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path.split(':').filter(|d| !d.is_empty()).any(|d| {
+        Path::new(d)
+            .join(entry)
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(missing(format!(
+            "runtime.entry {entry} is not a file in the bundle nor a command on PATH"
+        )))
+    }
+}
+
+/// Checks `requires.powerx`, the dependencies (installed, active, in range),
+/// and menu id / permission key collisions with every other plugin. Routes
+/// cannot collide: each plugin owns `/_p/<id>/` and ids are unique.
+pub(crate) fn resolve(manifest: &Manifest, others: &[std::sync::Arc<Slot>]) -> Result<(), Failure> {
+    if let Some(range) = manifest.requires.as_ref().and_then(|r| r.powerx.as_deref()) {
+        let req = semver::VersionReq::parse(range).map_err(|e| {
+            Failure::conflict(format!(
+                "requires.powerx {range:?} is not a semver range: {e}"
+            ))
+        })?;
+        let core = semver::Version::parse(crate::VERSION).expect("the crate version is semver");
+        if !req.matches(&core) {
+            return Err(Failure::conflict(format!(
+                "requires.powerx {range} does not match this Core ({})",
+                crate::VERSION
+            )));
+        }
+    }
+    for (dep, range) in &manifest.dependencies {
+        let req = semver::VersionReq::parse(range).map_err(|e| {
+            Failure::conflict(format!(
+                "dependency {dep} range {range:?} is not semver: {e}"
+            ))
+        })?;
+        let slot = others.iter().find(|s| &s.id == dep);
+        let running = slot.and_then(|s| {
+            let live = s.live();
+            let serving =
+                live.state == PluginState::Active || live.state == PluginState::RolledBack;
+            live.current.clone().filter(|_| serving)
+        });
+        let Some(running) = running else {
+            return Err(Failure::conflict(format!(
+                "dependency {dep} is not installed and active"
+            )));
+        };
+        let version = semver::Version::parse(&running.manifest.version).ok();
+        if !version.is_some_and(|v| req.matches(&v)) {
+            return Err(Failure::conflict(format!(
+                "dependency {dep} is at version {}, which does not match {range}",
+                running.manifest.version
+            )));
+        }
+    }
+    let menus: Vec<&str> = manifest
+        .admin
+        .iter()
+        .flat_map(|a| a.menus.iter().map(|m| m.id.as_str()))
+        .collect();
+    let keys: Vec<&str> = manifest
+        .permissions
+        .iter()
+        .map(|p| p.key.as_str())
+        .collect();
+    for other in others.iter().filter(|s| s.id != manifest.id) {
+        let Some(running) = other.current() else {
+            continue;
+        };
+        let theirs = &running.manifest;
+        if let Some(menu) = theirs
+            .admin
+            .iter()
+            .flat_map(|a| a.menus.iter())
+            .find(|m| menus.contains(&m.id.as_str()))
+        {
+            return Err(Failure::conflict(format!(
+                "menu id {:?} is already used by plugin {}",
+                menu.id, other.id
+            )));
+        }
+        if let Some(permission) = theirs
+            .permissions
+            .iter()
+            .find(|p| keys.contains(&p.key.as_str()))
+        {
+            return Err(Failure::conflict(format!(
+                "permission {:?} is already registered by plugin {}",
+                permission.key, other.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_globs() {
+        assert!(id_allowed("com.acme.hello", &["*".to_owned()]));
+        assert!(id_allowed("com.acme.hello", &["com.acme.*".to_owned()]));
+        assert!(!id_allowed("org.other.x", &["com.acme.*".to_owned()]));
+        assert!(!id_allowed("org.other.x", &[]));
+    }
+
+    #[test]
+    fn entries() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(check_entry(dir.path(), "sh").map_err(|f| f.code), Ok(()));
+        let missing = check_entry(dir.path(), "./nope").unwrap_err();
+        assert_eq!(missing.code, ReasonCode::EntryMissing);
+        std::fs::write(dir.path().join("run"), "#!/bin/sh\n").unwrap();
+        assert!(check_entry(dir.path(), "./run").is_err(), "not executable");
+        std::fs::set_permissions(
+            dir.path().join("run"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        assert!(check_entry(dir.path(), "./run").is_ok());
+        assert!(check_entry(dir.path(), "../run").is_err());
+        assert!(check_entry(dir.path(), "no-such-command-px").is_err());
+    }
+}

@@ -1,0 +1,199 @@
+//! Recovery at start (after a clean stop or a `SIGKILL`) and uninstall.
+
+use std::sync::Arc;
+
+use px_api::{InstallStatus, PluginState, Reason, ReasonCode};
+
+use super::Manager;
+use super::install::{Target, drain_and_stop};
+use super::slot::Slot;
+
+impl Manager {
+    /// Brings the plugins back after Core (re)starts: wipes half-staged
+    /// installs, marks installs that never finished as interrupted, kills
+    /// process groups a previous Core left behind, then starts every plugin's
+    /// stable revision in the background, all in parallel.
+    pub async fn recover(&self) -> anyhow::Result<()> {
+        let staging = self.paths.staging_root();
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)?;
+        }
+        std::fs::create_dir_all(&staging)?;
+        self.kill_leftovers();
+
+        for row in self.store.unfinished_revisions().await? {
+            let reason = Reason {
+                code: ReasonCode::Interrupted,
+                message: "Core stopped before this install finished".to_owned(),
+                log_tail: Vec::new(),
+                details: Vec::new(),
+            };
+            self.store
+                .finish_revision(
+                    &row.plugin_id,
+                    row.revision,
+                    InstallStatus::RolledBack,
+                    Some(&reason),
+                    &row.phases,
+                    row.duration_ms,
+                )
+                .await?;
+            self.store
+                .record_outcome(&row.plugin_id, Some(&reason), None)
+                .await?;
+            self.events.event(crate::events::Event {
+                plugin_id: row.plugin_id.clone(),
+                revision: Some(row.revision),
+                install_id: Some(row.install_id.clone()),
+                name: "install.interrupted",
+                phase: None,
+                level: "warn",
+                message: format!(
+                    "install of revision {} was interrupted by a Core stop",
+                    row.revision
+                ),
+                data: serde_json::Map::new(),
+            });
+        }
+
+        for plugin in self.store.plugins().await? {
+            let slot = self
+                .slot_or_create(&plugin.id, PluginState::Starting)
+                .await?;
+            let target = match plugin.stable_revision {
+                Some(revision) => self.stable_target(&plugin.id, revision).await,
+                None => None,
+            };
+            match target {
+                Some(target) => {
+                    let manager = self.arc();
+                    tokio::spawn(async move { manager.start_recovered(slot, target).await });
+                }
+                None => slot.set_state(PluginState::Failed),
+            }
+        }
+        Ok(())
+    }
+
+    async fn stable_target(&self, id: &str, revision: u64) -> Option<Target> {
+        let dir = self.paths.revision(id, revision);
+        let manifest = px_manifest::load_dir(&dir)
+            .inspect_err(|error| tracing::error!(plugin = id, revision, %error, "stable revision is unreadable"))
+            .ok()?;
+        let digest = self
+            .store
+            .revision(id, revision)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.digest)
+            .unwrap_or_default();
+        Some(Target {
+            manifest: Arc::new(manifest.manifest),
+            revision,
+            dir,
+            digest,
+        })
+    }
+
+    async fn start_recovered(&self, slot: Arc<Slot>, target: Target) {
+        {
+            let Some(_guard) = slot.lock().await else {
+                return;
+            };
+            if slot.current().is_some() {
+                return;
+            }
+            match self.launch(&slot, &target).await {
+                Ok(running) => {
+                    slot.point_to(Some(running.clone()));
+                    slot.set_state(PluginState::Active);
+                    self.emit(
+                        &slot,
+                        Some(target.revision),
+                        "plugin.started",
+                        "info",
+                        format!("revision {} started with Core", target.revision),
+                        serde_json::Map::new(),
+                    );
+                    self.supervise(slot.clone(), running);
+                    return;
+                }
+                Err(failure) => {
+                    slot.set_state(PluginState::Restarting);
+                    let mut data = serde_json::Map::new();
+                    data.insert(
+                        "reason".into(),
+                        serde_json::to_value(failure.reason()).unwrap_or_default(),
+                    );
+                    self.emit(
+                        &slot,
+                        Some(target.revision),
+                        "plugin.crashed",
+                        "error",
+                        format!(
+                            "revision {} did not start with Core: {}",
+                            target.revision, failure.message
+                        ),
+                        data,
+                    );
+                }
+            }
+        }
+        self.restart_loop(slot, None, target).await;
+    }
+
+    /// Kills what a previous Core left running, from the pid files in `<data>/run/`.
+    fn kill_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(self.paths.run_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let mut fields = text.split_whitespace().map(str::parse::<u64>);
+            if let (Some(Ok(pid)), Some(Ok(start))) = (fields.next(), fields.next())
+                && let Ok(pid) = u32::try_from(pid)
+            {
+                let killed = px_runtime::kill_leftover_group(pid, start);
+                if killed > 0 {
+                    tracing::warn!(pid, killed, "killed processes left by a previous Core");
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// Uninstalls a plugin: stops its process, removes its route, files, data
+    /// and rows. `false` when it is not installed.
+    pub async fn uninstall(&self, id: &str) -> anyhow::Result<bool> {
+        let Some(slot) = self.slot(id) else {
+            return Ok(false);
+        };
+        let Some(_guard) = slot.lock().await else {
+            return Ok(false);
+        };
+        slot.live().removed = true;
+        let running = slot.current();
+        slot.point_to(None);
+        self.remove_slot(&slot);
+        if let Some(running) = running {
+            drain_and_stop(running).await;
+        }
+        let dir = self.paths.plugin(id);
+        if dir.exists() {
+            tokio::fs::remove_dir_all(&dir).await?;
+        }
+        self.store.delete_plugin(id).await?;
+        self.store.delete_plugin_token(id).await?;
+        self.emit(
+            &slot,
+            None,
+            "plugin.uninstalled",
+            "info",
+            format!("{id} was uninstalled"),
+            serde_json::Map::new(),
+        );
+        Ok(true)
+    }
+}

@@ -1,0 +1,283 @@
+//! One install (or rollback) in progress: its timed phases, its events on the
+//! bus, and the report it ends with.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::StatusCode;
+use px_api::{InstallReport, InstallStatus, Phase, PhaseReport, Reason, ReasonCode};
+
+use crate::events::{Event, EventBus};
+
+/// Why an install did not go live, with the HTTP status it answers.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub status: StatusCode,
+    pub code: ReasonCode,
+    pub message: String,
+    pub log_tail: Vec<String>,
+    pub details: Vec<serde_json::Value>,
+}
+
+impl Failure {
+    pub(crate) fn new(status: StatusCode, code: ReasonCode, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            code,
+            message: message.into(),
+            log_tail: Vec::new(),
+            details: Vec::new(),
+        }
+    }
+
+    /// 400 `bad_request`.
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ReasonCode::BadRequest, message)
+    }
+
+    /// 422 `bundle_invalid`.
+    pub(crate) fn bundle(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ReasonCode::BundleInvalid,
+            message,
+        )
+    }
+
+    /// 409 `dependency_conflict`.
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            ReasonCode::DependencyConflict,
+            message,
+        )
+    }
+
+    /// 502 after a start, health or probation failure.
+    pub(crate) fn runtime(
+        code: ReasonCode,
+        message: impl Into<String>,
+        log_tail: Vec<String>,
+    ) -> Self {
+        Failure {
+            log_tail,
+            ..Self::new(StatusCode::BAD_GATEWAY, code, message)
+        }
+    }
+
+    /// 500 for Core's own faults (disk, database).
+    pub(crate) fn internal(error: &anyhow::Error) -> Self {
+        tracing::error!("install failed inside Core: {error:#}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ReasonCode::BadRequest,
+            format!("core error: {error:#}"),
+        )
+    }
+
+    pub(crate) fn reason(&self) -> Reason {
+        Reason {
+            code: self.code,
+            message: self.message.clone(),
+            log_tail: self.log_tail.clone(),
+            details: self.details.clone(),
+        }
+    }
+
+    /// Rejected before anything ran (4xx) or rolled back (5xx).
+    pub(crate) fn install_status(&self) -> InstallStatus {
+        if self.status.is_client_error() {
+            InstallStatus::Rejected
+        } else {
+            InstallStatus::RolledBack
+        }
+    }
+}
+
+/// Lets `?` turn Core's own errors into a 500 failure.
+pub(crate) trait OrInternal<T> {
+    fn or_internal(self) -> Result<T, Failure>;
+}
+
+impl<T> OrInternal<T> for anyhow::Result<T> {
+    fn or_internal(self) -> Result<T, Failure> {
+        self.map_err(|e| Failure::internal(&e))
+    }
+}
+
+/// An install or rollback under way.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub install_id: String,
+    pub plugin_id: String,
+    pub version: String,
+    pub revision: Option<u64>,
+    pub phases: Vec<PhaseReport>,
+    started: Instant,
+    events: Arc<EventBus>,
+    /// Phase events wait until the plugin id is known.
+    announced: bool,
+    action: &'static str,
+}
+
+impl Run {
+    pub(crate) fn new(events: Arc<EventBus>, action: &'static str) -> Self {
+        Run {
+            install_id: uuid::Uuid::now_v7().simple().to_string(),
+            plugin_id: String::new(),
+            version: String::new(),
+            revision: None,
+            phases: Vec::new(),
+            started: Instant::now(),
+            events,
+            announced: false,
+            action,
+        }
+    }
+
+    /// Milliseconds since the run began.
+    pub(crate) fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Names the plugin: emits `install.started`, then the phases so far.
+    pub(crate) fn announce(&mut self, plugin_id: &str, version: &str) {
+        self.plugin_id = plugin_id.to_owned();
+        self.version = version.to_owned();
+        self.announced = true;
+        self.emit(
+            "install.started",
+            None,
+            "info",
+            format!("{} {} {}", self.action, plugin_id, version),
+            serde_json::Map::new(),
+        );
+        for phase in self.phases.clone() {
+            self.emit_phase(&phase);
+        }
+    }
+
+    /// Runs one phase, timing it.
+    pub(crate) async fn phase<T>(
+        &mut self,
+        phase: Phase,
+        work: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
+        let start = Instant::now();
+        let result = work.await;
+        self.record(phase, start, result.is_ok());
+        result
+    }
+
+    /// Records a phase that ran from `start` until now.
+    pub(crate) fn record(&mut self, phase: Phase, start: Instant, ok: bool) {
+        let report = PhaseReport {
+            name: phase,
+            ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ok,
+        };
+        if self.announced {
+            self.emit_phase(&report);
+        }
+        self.phases.push(report);
+    }
+
+    fn emit_phase(&self, phase: &PhaseReport) {
+        let mut data = serde_json::Map::new();
+        data.insert("ms".into(), phase.ms.into());
+        data.insert("ok".into(), phase.ok.into());
+        let outcome = if phase.ok { "ok" } else { "failed" };
+        self.emit(
+            "install.phase",
+            Some(phase.name.as_str()),
+            if phase.ok { "info" } else { "error" },
+            format!("{} {} in {} ms", phase.name.as_str(), outcome, phase.ms),
+            data,
+        );
+    }
+
+    /// Publishes an event of this run (only once the plugin id is known).
+    pub(crate) fn emit(
+        &self,
+        name: &'static str,
+        phase: Option<&'static str>,
+        level: &'static str,
+        message: String,
+        data: serde_json::Map<String, serde_json::Value>,
+    ) {
+        if self.plugin_id.is_empty() {
+            return;
+        }
+        self.events.event(Event {
+            plugin_id: self.plugin_id.clone(),
+            revision: self.revision,
+            install_id: Some(self.install_id.clone()),
+            name,
+            phase,
+            level,
+            message,
+            data,
+        });
+    }
+
+    /// The final report, also published as the run's last event.
+    pub(crate) fn finish(
+        self,
+        outcome: Result<(), &Failure>,
+        stable_revision: Option<u64>,
+    ) -> InstallReport {
+        let (status, reason) = match outcome {
+            Ok(()) => (InstallStatus::Active, None),
+            Err(failure) => (failure.install_status(), Some(failure.reason())),
+        };
+        let report = InstallReport {
+            install_id: self.install_id.clone(),
+            plugin_id: self.plugin_id.clone(),
+            version: self.version.clone(),
+            revision: self.revision,
+            status,
+            reason,
+            stable_revision,
+            phases: self.phases.clone(),
+            duration_ms: self.elapsed_ms(),
+        };
+        let (name, level, message) = match (&report.status, &report.reason) {
+            (InstallStatus::Active, _) => (
+                "install.succeeded",
+                "info",
+                format!("revision {} is live", self.revision.unwrap_or_default()),
+            ),
+            (InstallStatus::RolledBack, Some(r)) => (
+                "install.rolled_back",
+                "error",
+                format!("{}: {}", r.code.as_str(), r.message),
+            ),
+            (_, r) => (
+                "install.rejected",
+                "error",
+                r.as_ref()
+                    .map(|r| format!("{}: {}", r.code.as_str(), r.message))
+                    .unwrap_or_default(),
+            ),
+        };
+        let mut data = serde_json::Map::new();
+        data.insert("duration_ms".into(), report.duration_ms.into());
+        data.insert(
+            "reason".into(),
+            serde_json::to_value(&report.reason).unwrap_or_default(),
+        );
+        data.insert("stable_revision".into(), stable_revision.into());
+        self.emit(name, None, level, message, data);
+        report
+    }
+}
+
+/// Outcome of an install for the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct InstallOutcome {
+    /// 200, 4xx or 502 (SPEC §3.2).
+    pub status: StatusCode,
+    /// The install report.
+    pub report: InstallReport,
+}

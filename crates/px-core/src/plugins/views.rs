@@ -1,0 +1,93 @@
+//! Read views: the plugin list, one plugin's detail, its recent logs.
+
+use px_api::{LogsResponse, PluginDetail, PluginList, PluginState, PluginSummary};
+
+use super::Manager;
+use crate::store::plugins::{PluginRow, RevisionRow};
+
+impl Manager {
+    /// Installed plugins, sorted by id.
+    pub async fn list(&self) -> anyhow::Result<PluginList> {
+        let mut plugins = Vec::new();
+        for row in self.store.plugins().await? {
+            let revisions = self.store.revisions(&row.id).await?;
+            plugins.push(self.summary(row, &revisions));
+        }
+        Ok(PluginList { plugins })
+    }
+
+    /// One plugin with its revisions; `None` when not installed.
+    pub async fn detail(&self, id: &str) -> anyhow::Result<Option<PluginDetail>> {
+        let Some(row) = self.store.plugin(id).await? else {
+            return Ok(None);
+        };
+        let revisions = self.store.revisions(id).await?;
+        let current = self.slot(id).and_then(|s| s.current());
+        let manifest = current
+            .as_ref()
+            .and_then(|r| serde_json::to_value(&*r.manifest).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let description = current
+            .as_ref()
+            .and_then(|r| r.manifest.description.clone());
+        Ok(Some(PluginDetail {
+            summary: self.summary(row, &revisions),
+            description,
+            manifest,
+            revisions: revisions.iter().filter_map(RevisionRow::info).collect(),
+        }))
+    }
+
+    /// The last `tail` messages of a plugin, or those after `since`; `None` when unknown.
+    pub fn logs(&self, id: &str, tail: usize, since: Option<u64>) -> Option<LogsResponse> {
+        if !self.is_installed(id) && self.events.tail(id, 1).is_empty() {
+            return None;
+        }
+        let messages = match since {
+            Some(since) => {
+                let mut all = self.events.backfill(id, since);
+                all.drain(..all.len().saturating_sub(tail));
+                all
+            }
+            None => self.events.tail(id, tail),
+        };
+        Some(LogsResponse { messages })
+    }
+
+    fn summary(&self, row: PluginRow, revisions: &[RevisionRow]) -> PluginSummary {
+        let slot = self.slot(&row.id);
+        let (state, restarts, current) = match &slot {
+            Some(slot) => {
+                let live = slot.live();
+                (live.state, live.restarts, live.current.clone())
+            }
+            None => (PluginState::Failed, 0, None),
+        };
+        let shown = current.as_ref().map(|r| r.revision).or(row.stable_revision);
+        let shown_row = revisions
+            .iter()
+            .find(|r| Some(r.revision) == shown)
+            .or(revisions.first());
+        PluginSummary {
+            id: row.id,
+            name: row.name,
+            version: current
+                .as_ref()
+                .map(|r| r.manifest.version.clone())
+                .or_else(|| shown_row.map(|r| r.version.clone()))
+                .unwrap_or_default(),
+            revision: current.as_ref().map(|r| r.revision),
+            stable_revision: row.stable_revision,
+            state,
+            kind: row.kind,
+            digest: current
+                .as_ref()
+                .map(|r| r.digest.clone())
+                .or_else(|| shown_row.map(|r| r.digest.clone())),
+            last_install_at: row.last_install_at,
+            last_install_ms: row.last_install_ms,
+            last_reason: row.last_reason,
+            restarts,
+        }
+    }
+}

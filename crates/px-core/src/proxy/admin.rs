@@ -1,0 +1,66 @@
+//! `GET /_p/{id}/admin/*`: the current revision's `admin.static_dir`.
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
+
+use crate::auth::Caller;
+use crate::http::ApiError;
+use crate::state::AppState;
+
+pub(super) async fn root(
+    state: State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    serve(state, caller, id, String::new(), request).await
+}
+
+pub(super) async fn path(
+    state: State<AppState>,
+    caller: Caller,
+    Path((id, path)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    serve(state, caller, id, path, request).await
+}
+
+async fn serve(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: String,
+    path: String,
+    request: Request,
+) -> Result<Response, ApiError> {
+    caller.require("plugin:read")?;
+    let Some(dir) = state.plugins.admin_dir(&id) else {
+        return Err(ApiError::not_found(format!("plugin {id} is not installed")));
+    };
+    let Some(dir) = dir else {
+        return Err(ApiError::not_found(format!(
+            "plugin {id} has no admin pages"
+        )));
+    };
+    let _ = path;
+    let (mut parts, body) = request.into_parts();
+    // the raw (still percent-encoded) path below the prefix; ServeDir
+    // decodes it, resolves it below `dir` and refuses `..`
+    let prefix = format!("/_p/{id}/admin");
+    let raw = parts.uri.path();
+    let below = raw.strip_prefix(prefix.as_str()).unwrap_or("/");
+    let below = if below.is_empty() { "/" } else { below };
+    parts.uri = below
+        .parse::<Uri>()
+        .map_err(|_| ApiError::bad_request("bad path"))?;
+    let request = Request::from_parts(parts, body);
+    let response = ServeDir::new(dir)
+        .append_index_html_on_directories(true)
+        .oneshot(request)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(response.map(Body::new).into_response())
+}

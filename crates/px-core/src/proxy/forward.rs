@@ -1,0 +1,277 @@
+//! `ANY /_p/{id}/api/*`: forwarding one request to the plugin's backend.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
+
+use crate::http::ApiError;
+use crate::plugins::{BackendGuard, RouteMiss};
+use crate::state::AppState;
+
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+/// Caller headers Core never passes to a plugin: credentials, and identity
+/// headers only Core may set.
+const STRIPPED: [&str; 5] = [
+    "authorization",
+    "cookie",
+    "x-px-user",
+    "x-px-permissions",
+    "host",
+];
+
+pub(super) async fn root(
+    state: State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    forward(state, id, request).await
+}
+
+pub(super) async fn rest(
+    state: State<AppState>,
+    Path((id, _rest)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    forward(state, id, request).await
+}
+
+async fn forward(State(state): State<AppState>, id: String, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let prefix = format!("/_p/{id}/api");
+    // the raw, still percent-encoded path below the prefix
+    let below = parts
+        .uri
+        .path()
+        .strip_prefix(prefix.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let query = parts.uri.query().map(str::to_owned);
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let headers = upstream_headers(&parts.headers, peer, &prefix);
+    // a request without a body can be sent again if the connection is refused
+    let bodyless = !parts.headers.contains_key(header::CONTENT_LENGTH)
+        && !parts.headers.contains_key(header::TRANSFER_ENCODING)
+        || parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v == "0");
+    let mut body = Some(body);
+    for attempt in 0..2 {
+        let guard = match state.plugins.acquire(&id) {
+            Ok(guard) => guard,
+            Err(RouteMiss::Unknown) => {
+                return ApiError::not_found(format!("plugin {id} is not installed"))
+                    .into_response();
+            }
+            Err(RouteMiss::NoBackend) => return unavailable(&id),
+        };
+        let Some(port) = guard.backend().port else {
+            return ApiError::not_found(format!("plugin {id} is static and has no API"))
+                .into_response();
+        };
+        let path = join(&guard.backend().base_path, &below);
+        let uri = match query.as_deref() {
+            Some(q) => format!("http://127.0.0.1:{port}{path}?{q}"),
+            None => format!("http://127.0.0.1:{port}{path}"),
+        };
+        let Ok(uri) = uri.parse::<Uri>() else {
+            return ApiError::bad_request("cannot build the upstream URL").into_response();
+        };
+        let mut upstream = axum::http::Request::new(body.take().unwrap_or_default());
+        *upstream.method_mut() = parts.method.clone();
+        *upstream.uri_mut() = uri;
+        *upstream.headers_mut() = headers.clone();
+        match state.plugins.client().request(upstream).await {
+            Ok(response) => return downstream(response, guard),
+            Err(error) if error.is_connect() && bodyless && attempt == 0 => {
+                tracing::debug!(plugin = %id, %error, "backend refused the connection; retrying on the current one");
+                body = Some(Body::empty());
+            }
+            Err(error) => {
+                tracing::warn!(plugin = %id, %error, "proxying to the plugin failed");
+                return ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "bad_gateway",
+                    format!("plugin {id} did not answer: {error}"),
+                )
+                .into_response();
+            }
+        }
+    }
+    unavailable(&id)
+}
+
+fn unavailable(id: &str) -> Response {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "plugin_unavailable",
+        format!("plugin {id} has no running revision"),
+    )
+    .into_response()
+}
+
+/// `base` joined with the raw rest of the path (which starts with `/` or is empty).
+fn join(base: &str, below: &str) -> String {
+    let below = below.trim_start_matches('/');
+    if base.ends_with('/') {
+        format!("{base}{below}")
+    } else if below.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}/{below}")
+    }
+}
+
+fn upstream_headers(incoming: &HeaderMap, peer: Option<SocketAddr>, prefix: &str) -> HeaderMap {
+    let mut headers = incoming.clone();
+    strip_hop_by_hop(&mut headers);
+    for name in STRIPPED {
+        headers.remove(name);
+    }
+    if let Some(host) = incoming.get(header::HOST) {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+    }
+    if let Some(peer) = peer {
+        let ip = peer.ip().to_string();
+        let value = match incoming
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(earlier) => format!("{earlier}, {ip}"),
+            None => ip,
+        };
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+        }
+    }
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static("http"),
+    );
+    if let Ok(value) = HeaderValue::from_str(prefix) {
+        headers.insert(HeaderName::from_static("x-forwarded-prefix"), value);
+    }
+    headers
+}
+
+/// Removes hop-by-hop headers, including those named by `Connection`.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in listed.iter().map(String::as_str).chain(HOP_BY_HOP) {
+        headers.remove(name);
+    }
+}
+
+fn downstream(response: hyper::Response<Incoming>, guard: BackendGuard) -> Response {
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(
+        parts,
+        Body::new(Guarded {
+            inner: body,
+            _guard: guard,
+        }),
+    )
+}
+
+/// A response body that keeps its backend counted as busy until it ends.
+struct Guarded {
+    inner: Incoming,
+    _guard: BackendGuard,
+}
+
+impl hyper::body::Body for Guarded {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_base_paths() {
+        assert_eq!(join("/", "/hello"), "/hello");
+        assert_eq!(join("/", ""), "/");
+        assert_eq!(join("/api", "/x/y"), "/api/x/y");
+        assert_eq!(join("/api/", "/x"), "/api/x");
+        assert_eq!(join("/api", ""), "/api");
+    }
+
+    #[test]
+    fn strips_credentials_and_hop_by_hop() {
+        let mut incoming = HeaderMap::new();
+        incoming.insert("authorization", HeaderValue::from_static("Bearer x"));
+        incoming.insert("cookie", HeaderValue::from_static("s=1"));
+        incoming.insert("x-px-user", HeaderValue::from_static("root"));
+        incoming.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        incoming.insert("x-secret", HeaderValue::from_static("1"));
+        incoming.insert("host", HeaderValue::from_static("core:8077"));
+        incoming.insert("accept", HeaderValue::from_static("*/*"));
+        let out = upstream_headers(
+            &incoming,
+            Some("10.0.0.1:5".parse().unwrap()),
+            "/_p/a.b/api",
+        );
+        for gone in [
+            "authorization",
+            "cookie",
+            "x-px-user",
+            "connection",
+            "x-secret",
+            "host",
+        ] {
+            assert!(!out.contains_key(gone), "{gone} was forwarded");
+        }
+        assert_eq!(out["accept"], "*/*");
+        assert_eq!(out["x-forwarded-host"], "core:8077");
+        assert_eq!(out["x-forwarded-for"], "10.0.0.1");
+        assert_eq!(out["x-forwarded-prefix"], "/_p/a.b/api");
+    }
+}

@@ -1,0 +1,98 @@
+"""Hello plugin: a PowerX plugin in plain Python (standard library only).
+
+Core starts it with PORT (and PX_PLUGIN_*) in its environment and waits for
+GET /healthz to answer 2xx. Every request is logged on stdout, which Core
+streams as the plugin's logs.
+
+HELLO_MODE (set in runtime.env) makes it misbehave on purpose, for tests and
+for trying Core's rollback: exit, never_listen, unhealthy, crash_after:<ms>,
+ignore_term.
+"""
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PORT = int(os.environ["PORT"])
+VERSION = os.environ.get("PX_PLUGIN_VERSION", "dev")
+REVISION = os.environ.get("PX_PLUGIN_REVISION", "0")
+CONFIG = json.loads(os.environ.get("PX_PLUGIN_CONFIG") or "{}")
+MODE = os.environ.get("HELLO_MODE", "")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def answer(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        path, _, query = self.path.partition("?")
+        if path == "/healthz":
+            self.answer(500 if MODE == "unhealthy" else 200, {"ok": MODE != "unhealthy"})
+        elif path == "/hello":
+            self.answer(200, {
+                "message": CONFIG.get("greeting", "hello"),
+                "version": VERSION,
+                "revision": int(REVISION),
+            })
+        elif path == "/slow":
+            ms = int(dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("ms", "100"))
+            time.sleep(ms / 1000)
+            self.answer(200, {"slept_ms": ms, "version": VERSION})
+        elif path == "/headers":
+            self.answer(200, {k.lower(): v for k, v in self.headers.items()})
+        else:
+            self.answer(404, {"error": "not found", "path": path})
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        print(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else '?'}", flush=True)
+
+
+def main():
+    if MODE == "exit":
+        print("hello: exiting at once as HELLO_MODE=exit asks", file=sys.stderr, flush=True)
+        sys.exit(3)
+    if MODE == "never_listen":
+        print("hello: not listening (HELLO_MODE=never_listen)", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)
+    if MODE == "ignore_term":
+        signal.signal(signal.SIGTERM, lambda *_: print("hello: ignoring SIGTERM", flush=True))
+    else:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if MODE.startswith("crash_after:"):
+        delay = int(MODE.split(":", 1)[1]) / 1000
+
+        def crash():
+            time.sleep(delay)
+            print(f"hello: crashing after {delay * 1000:.0f} ms", file=sys.stderr, flush=True)
+            os._exit(7)
+
+        threading.Thread(target=crash, daemon=True).start()
+    server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+    server.daemon_threads = True
+    print(f"hello {VERSION} (revision {REVISION}) listening on 127.0.0.1:{PORT}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
