@@ -4,6 +4,42 @@
 //!
 //! This crate reads files and nothing else: no network, no processes, no async.
 //! It does not know about bundles (`px-bundle`) or how Core runs a plugin.
+//!
+//! # Validation
+//!
+//! [`parse_json`], [`parse_plugin_yaml`] and [`load_dir`] report **every** fault
+//! at once, as [`Diagnostic`]s in file order: JSON pointer of the field, 1-based
+//! line and column (characters) in the file, and a lowercase message saying what
+//! was expected. [`Diagnostic::render`] prints one as
+//! `file:line:column: error|warning: <pointer>: <message>`. A missing field is
+//! placed at its parent object; an unknown field or a bad map key at its key.
+//!
+//! A document is checked in three steps:
+//! 1. syntax (one diagnostic; duplicate JSON keys are errors too);
+//! 2. the schema of [`json_schema`] (types, required and unknown fields,
+//!    `manifest_version` = 1, the id pattern [`ID_PATTERN`] and at most
+//!    [`ID_MAX_LEN`] characters, permission keys [`PERMISSION_PATTERN`],
+//!    `health.path` / `http_base_path` / menu paths absolute, `health.timeout_ms` ≥ 1);
+//! 3. the SDK rules the schema cannot say: `version` is semver; `requires.powerx`
+//!    and `dependencies` values are semver ranges; dependency ids are valid ids and
+//!    not the plugin itself; menu ids are unique; a menu's `permission` is declared
+//!    in `permissions`; no permission key twice; `admin.static_dir` is relative
+//!    without `..` and, when a base directory is given, is a directory there;
+//!    `runtime.entry` is required for `kind: "process"` and, for `kind: "static"`,
+//!    ignored with a warning; `runtime.env` names are `[A-Za-z_][A-Za-z0-9_]*`;
+//!    `build.files` targets are relative paths without `..` and not `manifest.json`.
+//!
+//! # `plugin.yaml`
+//!
+//! PowerX's descriptor is mapped onto the same model (e.g. `runtime.health.http` →
+//! `runtime.health.path`, `timeout: 15s` → `timeout_ms: 15000`,
+//! `endpoints.http_base_path` → `runtime.http_base_path`, `frontend.admin` →
+//! `admin`, `rbac.resources[] × actions` → `permissions` `resource:action`) and
+//! then validated the same way; diagnostics name the YAML keys. Runtime kinds
+//! `process`/`binary`/`exec` mean `process`, `static`/`none` mean `static`; without
+//! a kind, a plugin with `runtime.entry` is a process, else static. Fields this
+//! project does not use are warnings, never errors. Scalars follow YAML 1.2:
+//! `yes`, `no`, `N` are strings.
 
 mod fault;
 mod model;
@@ -155,8 +191,9 @@ pub fn parse_json(
     }
 }
 
-/// Parses PowerX `plugin.yaml` text into the same model; fields this project
-/// does not use become warnings.
+/// Parses PowerX `plugin.yaml` text into the same model (see the crate docs for
+/// the mapping); fields this project does not use become warnings. `path` and
+/// `base_dir` work as in [`parse_json`].
 pub fn parse_plugin_yaml(
     text: &str,
     path: &Path,

@@ -81,7 +81,8 @@ pub enum RuntimeKind {
 pub struct Runtime {
     /// `process` or `static`.
     pub kind: RuntimeKind,
-    /// Program to start: a path inside `dist/` or a command on `PATH`. Required for `process`.
+    /// Program to start: a path inside `dist/` or a command on `PATH`. Required for
+    /// `process`; ignored, with a warning, for `static`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub entry: Option<String>,
