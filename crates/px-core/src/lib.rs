@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod plugins;
 pub mod policy;
 pub mod proxy;
+pub mod retention;
 pub mod state;
 pub mod store;
 
@@ -51,11 +52,18 @@ pub async fn serve(
         config,
         store,
         plugins: plugins.clone(),
+        metrics: Arc::new(metrics::Metrics::new()),
+        throttle: Arc::default(),
     };
+    let pruning = retention::spawn(
+        state.store.clone(),
+        state.config.policy.audit.retention_days,
+    );
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    pruning.abort();
     plugins.shutdown().await;
     served.context("serving HTTP")
 }

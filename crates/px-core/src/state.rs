@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::auth::LoginThrottle;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::plugins::Manager;
 use crate::store::Store;
 
@@ -15,6 +17,10 @@ pub struct AppState {
     pub store: Store,
     /// Installed plugins and their lifecycle.
     pub plugins: Arc<Manager>,
+    /// Dev-loop metrics and alert state.
+    pub metrics: Arc<Metrics>,
+    /// Failed-login bookkeeping.
+    pub throttle: Arc<LoginThrottle>,
 }
 
 impl std::fmt::Debug for AppState {

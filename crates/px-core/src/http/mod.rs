@@ -1,10 +1,14 @@
 //! The HTTP surface: the router, the JSON error type, and Core's own small
 //! endpoints. Plugin routes live in `http::plugins`, the proxy in `crate::proxy`.
 
+mod audit;
 mod error;
+mod ops;
 pub mod plugins;
+mod session;
 
 pub use error::ApiError;
+pub use session::{clear_cookie_header, session_cookie_header};
 
 use axum::Json;
 use axum::Router;
@@ -23,8 +27,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(plugins::routes())
+        .merge(session::routes())
+        .merge(audit::routes())
+        .merge(ops::routes())
         .merge(crate::proxy::routes())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            audit::audit_denials,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), dev_gate))
         .with_state(state)
 }

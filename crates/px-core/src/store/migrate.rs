@@ -9,6 +9,7 @@ use super::{Backend, Store, now_ms};
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_plugins.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_sessions.sql")),
 ];
 
 /// (version, sql) for PostgreSQL.

@@ -5,6 +5,7 @@
 pub mod audit;
 mod migrate;
 pub mod plugins;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 

@@ -1,0 +1,153 @@
+//! `GET /api/audit`: the audit log with filters and paging, and the layer
+//! that writes an audit row for every denied request.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, DEV_API_PREFIX};
+use crate::auth::{self, Caller};
+use crate::state::AppState;
+use crate::store::audit::{AuditEntry, AuditFilter};
+
+/// Query of `GET /api/audit`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    /// Only this plugin.
+    pub plugin_id: Option<String>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only this result.
+    pub result: Option<String>,
+    /// Rows at or after (epoch ms).
+    pub since: Option<i64>,
+    /// Rows before (epoch ms).
+    pub until: Option<i64>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+}
+
+/// Answer of `GET /api/audit`.
+#[derive(Debug, Serialize)]
+pub struct AuditPage {
+    /// Rows, newest first.
+    pub entries: Vec<AuditEntry>,
+    /// Offset of the next page, when there may be one.
+    pub next_offset: Option<i64>,
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/api/audit", get(list))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    caller.require("audit:read")?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = q.offset.unwrap_or(0).max(0);
+    let filter = AuditFilter {
+        plugin_id: q.plugin_id,
+        actor: q.actor,
+        action: q.action,
+        result: q.result,
+        since: q.since,
+        until: q.until,
+        limit,
+        offset,
+    };
+    let entries = state.store.audit(&filter).await?;
+    let next_offset = (entries.len() as i64 == limit).then_some(offset + limit);
+    Ok(Json(AuditPage {
+        entries,
+        next_offset,
+    }))
+}
+
+/// Writes an audit row for every 403, and for every 401 on the dev API.
+pub(super) async fn audit_denials(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers().clone();
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let remote = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let path = uri.path();
+    let on_dev_api = path.starts_with(DEV_API_PREFIX);
+    if status == 403 || (status == 401 && on_dev_api) {
+        let actor = match auth::caller_for_headers(&state, &headers).await {
+            Ok(Some(caller)) => caller.actor,
+            _ => "anonymous".to_owned(),
+        };
+        let entry = AuditEntry {
+            actor,
+            action: "denied".to_owned(),
+            plugin_id: plugin_id_of(path, uri.query()),
+            result: "denied".to_owned(),
+            reason: Some(format!("{status} {method} {path}")),
+            remote_addr: remote,
+            ..AuditEntry::default()
+        };
+        if let Err(e) = state.store.audit_insert(entry).await {
+            tracing::error!("writing audit row: {e:#}");
+        }
+    }
+    response
+}
+
+/// The plugin a request is about, when its path or query names one.
+fn plugin_id_of(path: &str, query: Option<&str>) -> Option<String> {
+    let from_query = query.and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "plugin_id")
+            .map(|(_, v)| v.to_owned())
+    });
+    let from_path = path
+        .strip_prefix("/api/plugins/")
+        .or_else(|| path.strip_prefix("/_p/"))
+        .and_then(|rest| rest.split('/').next())
+        .filter(|id| !id.is_empty() && *id != "dev")
+        .map(str::to_owned);
+    from_query.or(from_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plugin_id_of;
+
+    #[test]
+    fn finds_the_plugin_in_path_or_query() {
+        assert_eq!(
+            plugin_id_of("/api/plugins/com.a.b/rollback", None).as_deref(),
+            Some("com.a.b")
+        );
+        assert_eq!(
+            plugin_id_of("/api/plugins/dev/install", Some("plugin_id=com.x.y")).as_deref(),
+            Some("com.x.y")
+        );
+        assert_eq!(plugin_id_of("/api/plugins/dev/install", None), None);
+        assert_eq!(
+            plugin_id_of("/_p/com.a.b/admin/", None).as_deref(),
+            Some("com.a.b")
+        );
+    }
+}
