@@ -8,10 +8,12 @@
 mod events;
 mod install;
 mod plugins;
+mod ws;
 
 pub use events::*;
 pub use install::*;
 pub use plugins::*;
+pub use ws::*;
 
 use serde::{Deserialize, Serialize};
 

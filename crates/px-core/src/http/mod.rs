@@ -3,9 +3,11 @@
 
 mod audit;
 mod error;
+mod me;
 mod ops;
 pub mod plugins;
 mod session;
+mod ws;
 
 pub use error::ApiError;
 pub use session::{clear_cookie_header, session_cookie_header};
@@ -27,6 +29,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(plugins::routes())
+        .merge(ws::routes())
+        .merge(me::routes())
         .merge(session::routes())
         .merge(audit::routes())
         .merge(ops::routes())
