@@ -6,6 +6,7 @@
 //! manifests or bundles itself (`px-manifest`, `px-bundle`), and speaks to
 //! clients only in `px-api` types.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod events;

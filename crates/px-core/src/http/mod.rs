@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(ops::routes())
         .merge(crate::proxy::routes())
+        .merge(crate::admin::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

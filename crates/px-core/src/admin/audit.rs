@@ -1,0 +1,167 @@
+//! `/admin/audit`: the audit log with filters (plugin, actor, action,
+//! result, time range in UTC) and paging. Needs `audit:read`.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::Signed;
+use super::layout::{Layout, error_page, render, url_encode};
+use super::time::{format_ms, parse_local};
+use crate::state::AppState;
+use crate::store::audit::AuditFilter;
+
+/// Rows per page.
+const PAGE: i64 = 50;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/admin/audit", get(page))
+}
+
+/// The filter form, as sent by the browser (empty fields = no filter).
+#[derive(Debug, Default, Clone, Deserialize)]
+struct Filters {
+    #[serde(default)]
+    plugin_id: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    result: String,
+    /// `datetime-local` value, read as UTC.
+    #[serde(default)]
+    from: String,
+    /// `datetime-local` value, read as UTC.
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    offset: i64,
+}
+
+impl Filters {
+    fn query(&self, offset: i64) -> String {
+        let pairs = [
+            ("plugin_id", self.plugin_id.as_str()),
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("result", &self.result),
+            ("from", &self.from),
+            ("to", &self.to),
+        ];
+        let mut query: Vec<String> = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", url_encode(v)))
+            .collect();
+        if offset > 0 {
+            query.push(format!("offset={offset}"));
+        }
+        format!("/admin/audit?{}", query.join("&"))
+    }
+}
+
+#[derive(Debug)]
+struct Row {
+    at: String,
+    actor: String,
+    action: String,
+    plugin_id: String,
+    version: String,
+    revision: String,
+    result: String,
+    reason: String,
+    remote: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    layout: Layout,
+    f: Filters,
+    rows: Vec<Row>,
+    problem: Option<String>,
+    prev: Option<String>,
+    next: Option<String>,
+    first: i64,
+    last: i64,
+}
+
+fn some(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+async fn page(State(state): State<AppState>, who: Signed, Query(f): Query<Filters>) -> Response {
+    if !who.0.can("audit:read") {
+        let message = format!("{} lacks the audit:read permission", who.0.actor);
+        return error_page(&state, &who, StatusCode::FORBIDDEN, message).await;
+    }
+    let mut problem = None;
+    let mut time = |text: &str, what: &str| {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let parsed = parse_local(text);
+        if parsed.is_none() {
+            problem = Some(format!(
+                "{what}: expected a date and time like 2026-01-31T09:30"
+            ));
+        }
+        parsed
+    };
+    let (since, until) = (time(&f.from, "From"), time(&f.to, "To"));
+    let offset = f.offset.max(0);
+    let filter = AuditFilter {
+        plugin_id: some(&f.plugin_id),
+        actor: some(&f.actor),
+        action: some(&f.action),
+        result: some(&f.result),
+        since,
+        until,
+        limit: PAGE + 1,
+        offset,
+    };
+    let mut entries = match state.store.audit(&filter).await {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::error!("reading the audit log: {e:#}");
+            let message = "could not read the audit log; see Core's log";
+            return error_page(&state, &who, StatusCode::INTERNAL_SERVER_ERROR, message).await;
+        }
+    };
+    let more = entries.len() as i64 > PAGE;
+    entries.truncate(PAGE as usize);
+    let dash = |v: Option<String>| v.unwrap_or_else(|| "—".to_owned());
+    let count = entries.len() as i64;
+    let rows = entries
+        .into_iter()
+        .map(|e| Row {
+            at: format_ms(e.at),
+            actor: e.actor,
+            action: e.action,
+            plugin_id: e.plugin_id.unwrap_or_default(),
+            version: dash(e.version),
+            revision: dash(e.revision.map(|r| format!("r{r}"))),
+            result: e.result,
+            reason: e.reason.unwrap_or_default(),
+            remote: dash(e.remote_addr),
+        })
+        .collect();
+    let page = AuditPage {
+        layout: Layout::new(&state, &who, "audit", "Audit log").await,
+        prev: (offset > 0).then(|| f.query((offset - PAGE).max(0))),
+        next: more.then(|| f.query(offset + PAGE)),
+        first: if count == 0 { 0 } else { offset + 1 },
+        last: offset + count,
+        f,
+        rows,
+        problem,
+    };
+    render(StatusCode::OK, &page)
+}
