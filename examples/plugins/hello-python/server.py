@@ -6,12 +6,13 @@ streams as the plugin's logs.
 
 HELLO_MODE (set in runtime.env) makes it misbehave on purpose, for tests and
 for trying Core's rollback: exit, never_listen, unhealthy, crash_after:<ms>,
-ignore_term.
+ignore_term, fork_child (starts a long-lived helper process).
 """
 
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -88,6 +89,9 @@ def main():
             os._exit(7)
 
         threading.Thread(target=crash, daemon=True).start()
+    if MODE == "fork_child":
+        helper = subprocess.Popen(["sleep", "600"])
+        print(f"hello: started helper process {helper.pid}", flush=True)
     server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
     server.daemon_threads = True
     print(f"hello {VERSION} (revision {REVISION}) listening on 127.0.0.1:{PORT}", flush=True)

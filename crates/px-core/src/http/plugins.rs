@@ -6,8 +6,11 @@
 //! outside `dev.allowed_dirs`), 409 conflict, 413 too large, 422 invalid
 //! manifest or bundle; 502 rolled back. Other errors use the JSON error body.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +24,7 @@ use crate::events::RING_CAPACITY;
 use crate::http::ApiError;
 use crate::plugins::{InstallOutcome, Source};
 use crate::state::AppState;
+use crate::store::audit::AuditEntry;
 
 /// Largest JSON body accepted by these routes.
 const MAX_JSON_BYTES: usize = 1 << 20;
@@ -41,13 +45,62 @@ fn answer(outcome: InstallOutcome) -> Response {
     (outcome.status, Json(outcome.report)).into_response()
 }
 
+/// Records an install, reload or rollback: metrics and an audit row.
+async fn record(
+    state: &AppState,
+    caller: &Caller,
+    peer: SocketAddr,
+    action: &str,
+    outcome: &InstallOutcome,
+) {
+    let report = &outcome.report;
+    let success = report.status == px_api::InstallStatus::Active;
+    if action != "rollback" {
+        state
+            .metrics
+            .install_finished(success, Duration::from_millis(report.duration_ms));
+    }
+    if report.status == px_api::InstallStatus::RolledBack || action == "rollback" && success {
+        state.metrics.rolled_back();
+    }
+    let action = match (action, report.revision) {
+        ("install", Some(revision)) if revision > 1 => "reload",
+        (action, _) => action,
+    };
+    let entry = AuditEntry {
+        actor: caller.actor.clone(),
+        action: action.to_owned(),
+        plugin_id: Some(report.plugin_id.clone()).filter(|id| !id.is_empty()),
+        version: Some(report.version.clone()).filter(|v| !v.is_empty()),
+        revision: report.revision.and_then(|r| i64::try_from(r).ok()),
+        install_id: Some(report.install_id.clone()),
+        result: if success { "success" } else { "failure" }.to_owned(),
+        reason: report
+            .reason
+            .as_ref()
+            .map(|r| format!("{}: {}", r.code.as_str(), r.message)),
+        remote_addr: Some(peer.to_string()),
+        ..AuditEntry::default()
+    };
+    if let Err(error) = state.store.audit_insert(entry).await {
+        tracing::error!("cannot write audit row: {error:#}");
+    }
+}
+
 async fn install(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     caller: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     caller.require("plugin:dev")?;
+    let outcome = install_outcome(&state, &headers, body).await;
+    record(&state, &caller, peer, "install", &outcome).await;
+    Ok(answer(outcome))
+}
+
+async fn install_outcome(state: &AppState, headers: &HeaderMap, body: Body) -> InstallOutcome {
     let plugins = &state.plugins;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -59,30 +112,27 @@ async fn install(
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if length.is_some_and(|n| n > max) {
-            return Ok(answer(plugins.reject(
+            return plugins.reject(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 px_api::ReasonCode::BundleInvalid,
                 format!("bundle is larger than {max} bytes"),
-            )));
+            );
         }
         let stream = body.into_data_stream().map_err(std::io::Error::other);
         let reader = tokio_util::io::StreamReader::new(stream);
-        return Ok(answer(
-            plugins.install(Source::Bundle(Box::pin(reader))).await,
-        ));
+        return plugins.install(Source::Bundle(Box::pin(reader))).await;
     }
-    let request: InstallRequest = match read_json(body).await {
-        Ok(request) => request,
-        Err(message) => {
-            return Ok(answer(plugins.reject(
-                StatusCode::BAD_REQUEST,
-                px_api::ReasonCode::BadRequest,
-                message,
-            )));
+    match read_json::<InstallRequest>(body).await {
+        Ok(request) => {
+            let InstallSource::Dir { path } = request.source;
+            plugins.install(Source::Dir(path.into())).await
         }
-    };
-    let InstallSource::Dir { path } = request.source;
-    Ok(answer(plugins.install(Source::Dir(path.into())).await))
+        Err(message) => plugins.reject(
+            StatusCode::BAD_REQUEST,
+            px_api::ReasonCode::BadRequest,
+            message,
+        ),
+    }
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, String> {
@@ -104,6 +154,7 @@ struct PluginIdQuery {
 
 async fn uninstall(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     caller: Caller,
     Query(query): Query<PluginIdQuery>,
     body: Body,
@@ -120,6 +171,17 @@ async fn uninstall(
     };
     if !state.plugins.uninstall(&id).await? {
         return Err(ApiError::not_found(format!("plugin {id} is not installed")));
+    }
+    let entry = AuditEntry {
+        actor: caller.actor.clone(),
+        action: "uninstall".to_owned(),
+        plugin_id: Some(id.clone()),
+        result: "success".to_owned(),
+        remote_addr: Some(peer.to_string()),
+        ..AuditEntry::default()
+    };
+    if let Err(error) = state.store.audit_insert(entry).await {
+        tracing::error!("cannot write audit row: {error:#}");
     }
     Ok(Json(serde_json::json!({ "plugin_id": id, "uninstalled": true })).into_response())
 }
@@ -146,6 +208,7 @@ async fn detail(
 
 async fn rollback(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     caller: Caller,
     Path(id): Path<String>,
     body: Body,
@@ -161,7 +224,10 @@ async fn rollback(
             .map_err(|e| ApiError::bad_request(format!("expected {{\"revision\":N}}: {e}")))?
     };
     match state.plugins.rollback(&id, request.revision).await {
-        Some(outcome) => Ok(answer(outcome)),
+        Some(outcome) => {
+            record(&state, &caller, peer, "rollback", &outcome).await;
+            Ok(answer(outcome))
+        }
         None => Err(ApiError::not_found(format!("plugin {id} is not installed"))),
     }
 }

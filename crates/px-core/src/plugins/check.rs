@@ -80,8 +80,9 @@ fn check_entry(dir: &Path, entry: &str) -> Result<(), Failure> {
         return Err(missing("runtime.entry is empty".to_owned()));
     }
     if entry.contains('/') {
+        // an absolute entry names a program outside the bundle (like a bare command)
         let path = dir.join(entry);
-        if !path.starts_with(dir) || entry.split('/').any(|part| part == "..") {
+        if entry.split('/').any(|part| part == "..") {
             return Err(missing(format!(
                 "runtime.entry {entry:?} leaves the bundle"
             )));

@@ -108,6 +108,15 @@ impl Manager {
                 Ok(running) => {
                     slot.point_to(Some(running.clone()));
                     slot.set_state(PluginState::Active);
+                    self.audit_core(
+                        "recover",
+                        &slot.id,
+                        Some(target.revision),
+                        None,
+                        "success",
+                        None,
+                    )
+                    .await;
                     self.emit(
                         &slot,
                         Some(target.revision),
@@ -121,6 +130,15 @@ impl Manager {
                 }
                 Err(failure) => {
                     slot.set_state(PluginState::Restarting);
+                    self.audit_core(
+                        "recover",
+                        &slot.id,
+                        Some(target.revision),
+                        None,
+                        "failure",
+                        Some(&failure.reason()),
+                    )
+                    .await;
                     let mut data = serde_json::Map::new();
                     data.insert(
                         "reason".into(),
@@ -141,6 +159,31 @@ impl Manager {
             }
         }
         self.restart_loop(slot, None, target).await;
+    }
+
+    /// An audit row for something Core did on its own.
+    async fn audit_core(
+        &self,
+        action: &str,
+        plugin_id: &str,
+        revision: Option<u64>,
+        install_id: Option<&str>,
+        result: &str,
+        reason: Option<&Reason>,
+    ) {
+        let entry = crate::store::audit::AuditEntry {
+            actor: "core".to_owned(),
+            action: action.to_owned(),
+            plugin_id: Some(plugin_id.to_owned()),
+            revision: revision.and_then(|r| i64::try_from(r).ok()),
+            install_id: install_id.map(str::to_owned),
+            result: result.to_owned(),
+            reason: reason.map(|r| format!("{}: {}", r.code.as_str(), r.message)),
+            ..Default::default()
+        };
+        if let Err(error) = self.store.audit_insert(entry).await {
+            tracing::error!("cannot write audit row: {error:#}");
+        }
     }
 
     /// Kills what a previous Core left running, from the pid files in `<data>/run/`.
