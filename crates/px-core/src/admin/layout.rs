@@ -15,6 +15,8 @@ use crate::state::AppState;
 pub struct NavMenu {
     /// Plugin the entry belongs to.
     pub plugin_id: String,
+    /// Plugin display name.
+    pub plugin_name: String,
     /// Entry title.
     pub title: String,
     /// Admin URL of the entry (`/admin/p/<id><path>`).
@@ -115,6 +117,7 @@ pub async fn menus(state: &AppState, who: &Signed) -> Vec<NavMenu> {
                 NavMenu {
                     href: entry_href(&plugin.id, &menu.path),
                     plugin_id: plugin.id.clone(),
+                    plugin_name: plugin.name.clone(),
                     title: menu.title,
                     active: false,
                 },
