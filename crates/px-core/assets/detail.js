@@ -30,7 +30,7 @@
     const label = m.kind === "event" ? "event" : m.stream;
     const li = h(
       "li",
-      { class: [m.stream, "level-" + m.level, m.kind].join(" "), "data-stream": m.stream },
+      { class: [m.stream, "level-" + m.level, "kind-" + m.kind].join(" "), "data-stream": m.stream },
       h("span", { class: "ts" }, utcTime(m.ts)),
       h("span", { class: "st" }, label),
       h("span", { class: "rv" }, m.revision ? "r" + m.revision : ""),

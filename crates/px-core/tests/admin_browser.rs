@@ -134,6 +134,9 @@ async fn developer_flow(core: &Core, b: &Browser) {
     let (status, _) = core.proxy(HELLO, "/hello?from=admin-test").await;
     assert_eq!(status, 200);
     b.until_text("#log", "GET /hello?from=admin-test").await;
+    b.js("document.getElementById('log').scrollIntoView(); return true;", vec![])
+        .await;
+    b.screenshot("detail-logs").await;
 
     // filter by stream: hiding stdout hides the request line
     b.click("input[value=stdout]").await;

@@ -58,7 +58,8 @@ impl Driver {
         }
     }
 
-    /// A new headless browser session; `dark` asks for `prefers-color-scheme: dark`.
+    /// A new headless browser session; `dark` asks for `prefers-color-scheme: dark`;
+    /// widths under 500 px emulate a phone (headless windows are at least 500 px wide).
     pub async fn browser(&self, width: u32, height: u32, dark: bool) -> Browser {
         let profile = tempfile::tempdir_in(self._profiles.path()).unwrap();
         let mut args = vec![
@@ -78,10 +79,13 @@ impl Driver {
         }
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({ "binary": CHROMIUM, "args": args }),
-        );
+        let mut options = json!({ "binary": CHROMIUM, "args": args });
+        if width < 500 {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true }
+            });
+        }
+        caps.insert("goog:chromeOptions".into(), options);
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&self.url)
