@@ -89,8 +89,12 @@ async fn developer_flow(core: &Core, b: &Browser) {
     b.fill("#password", "alice-pass").await;
     b.click("button[type=submit]").await;
     // back where we wanted to go
-    b.until("the audit page", "return location.pathname === '/admin/audit';", vec![])
-        .await;
+    b.until(
+        "the audit page",
+        "return location.pathname === '/admin/audit';",
+        vec![],
+    )
+    .await;
 
     // install from a local directory through the form
     b.goto(&format!("{base}/admin/plugins")).await;
@@ -134,8 +138,11 @@ async fn developer_flow(core: &Core, b: &Browser) {
     let (status, _) = core.proxy(HELLO, "/hello?from=admin-test").await;
     assert_eq!(status, 200);
     b.until_text("#log", "GET /hello?from=admin-test").await;
-    b.js("document.getElementById('log').scrollIntoView(); return true;", vec![])
-        .await;
+    b.js(
+        "document.getElementById('log').scrollIntoView(); return true;",
+        vec![],
+    )
+    .await;
     b.screenshot("detail-logs").await;
 
     // filter by stream: hiding stdout hides the request line
@@ -228,8 +235,12 @@ async fn developer_flow(core: &Core, b: &Browser) {
     b.until_text("#cmd-dev", "px-plugin dev --watch").await;
     b.fill("#token-name", "laptop").await;
     b.click("#create-token").await;
-    b.until("the new token", "return !!document.getElementById('new-token');", vec![])
-        .await;
+    b.until(
+        "the new token",
+        "return !!document.getElementById('new-token');",
+        vec![],
+    )
+    .await;
     let token = b.text("#new-token").await.unwrap();
     let me = core
         .client
@@ -259,8 +270,12 @@ async fn developer_flow(core: &Core, b: &Browser) {
 
     // logout ends the session
     b.click("#logout").await;
-    b.until("the login page", "return location.pathname === '/admin/login';", vec![])
-        .await;
+    b.until(
+        "the login page",
+        "return location.pathname === '/admin/login';",
+        vec![],
+    )
+    .await;
     b.goto(&format!("{base}/admin/plugins")).await;
     assert_eq!(b.path().await, "/admin/login");
 }
@@ -280,9 +295,16 @@ async fn frame_shows(b: &Browser, needle: &str) {
 async fn viewer_sees_no_dev_controls(core: &Core, b: &Browser) {
     let base = &core.url;
     b.login(base, "vera", "vera-pass").await;
-    b.until("the plugin list", "return !!document.querySelector(`tr[data-plugin='com.example.other']`);", vec![])
-        .await;
-    assert!(!b.exists("#install-form").await, "viewer sees the install form");
+    b.until(
+        "the plugin list",
+        "return !!document.querySelector(`tr[data-plugin='com.example.other']`);",
+        vec![],
+    )
+    .await;
+    assert!(
+        !b.exists("#install-form").await,
+        "viewer sees the install form"
+    );
     // no audit:read: no link, and the page refuses
     assert!(!b.exists("a[href='/admin/audit']").await);
     // the plugin's menu needs its own permission, which a viewer lacks

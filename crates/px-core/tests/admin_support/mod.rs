@@ -138,7 +138,10 @@ impl Browser {
             }
             if Instant::now() > deadline {
                 let body = self
-                    .js("return document.body ? document.body.innerText : ''", vec![])
+                    .js(
+                        "return document.body ? document.body.innerText : ''",
+                        vec![],
+                    )
                     .await;
                 panic!(
                     "timed out waiting for {what}; page {} shows:\n{}",
@@ -164,7 +167,8 @@ impl Browser {
 
     /// The text of the first element matching `css`, or `None`.
     pub async fn text(&self, css: &str) -> Option<String> {
-        let script = "const el = document.querySelector(arguments[0]); return el ? el.textContent : null;";
+        let script =
+            "const el = document.querySelector(arguments[0]); return el ? el.textContent : null;";
         self.js(script, vec![json!(css)])
             .await
             .as_str()
