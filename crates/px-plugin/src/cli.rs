@@ -83,6 +83,13 @@ pub enum Command {
     New(commands::new::New),
     Validate(commands::validate::Validate),
     Build(commands::build::Build),
+    Install(commands::install::Install),
+    Uninstall(commands::uninstall::Uninstall),
+    Dev(commands::dev::Dev),
+    Logs(commands::logs::Logs),
+    Login(commands::login::Login),
+    Status(commands::status::Status),
+    Completions(commands::completions::Completions),
 }
 
 impl Command {
@@ -92,6 +99,13 @@ impl Command {
             Command::New(cmd) => cmd.run(global),
             Command::Validate(cmd) => cmd.run(global),
             Command::Build(cmd) => cmd.run(global),
+            Command::Install(cmd) => cmd.run(global),
+            Command::Uninstall(cmd) => cmd.run(global),
+            Command::Dev(cmd) => cmd.run(global),
+            Command::Logs(cmd) => cmd.run(global),
+            Command::Login(cmd) => cmd.run(global),
+            Command::Status(cmd) => cmd.run(global),
+            Command::Completions(cmd) => cmd.run(global),
         }
     }
 }

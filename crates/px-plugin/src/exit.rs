@@ -21,10 +21,6 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     /// Core did not answer at `url`.
-    #[allow(
-        dead_code,
-        reason = "constructed by the commands that talk to Core (install, dev, logs, status)"
-    )]
     #[error("cannot reach core at {url}")]
     CoreUnreachable {
         /// The Core URL that was tried.

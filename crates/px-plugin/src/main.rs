@@ -5,6 +5,7 @@
 //! to an exit code (see [`exit`]).
 
 mod cli;
+mod client;
 mod commands;
 mod diagnostics;
 mod exit;
