@@ -305,6 +305,21 @@ async fn the_proxy_strips_credentials_and_streams_bodies() {
     assert_eq!(seen["x-forwarded-prefix"], format!("/_p/{HELLO}/api"));
     assert_eq!(seen["x-forwarded-for"], "127.0.0.1");
 
+    // a signed-in caller: Core says who it is, whatever the caller claimed
+    let response = core
+        .authed(
+            core.client
+                .get(format!("{}/_p/{HELLO}/api/headers", core.url)),
+        )
+        .header("x-px-user", "root")
+        .send()
+        .await
+        .unwrap();
+    let seen: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(seen["x-px-user"], "dev", "{seen}");
+    assert_eq!(seen["x-px-permissions"], "*", "{seen}");
+    assert!(seen.get("authorization").is_none(), "{seen}");
+
     let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
     let response = core
         .client

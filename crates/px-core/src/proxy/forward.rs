@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming, SizeHint};
 
+use crate::auth;
 use crate::http::ApiError;
 use crate::plugins::{BackendGuard, RouteMiss};
 use crate::state::AppState;
@@ -36,6 +37,29 @@ const STRIPPED: [&str; 5] = [
     "x-px-permissions",
     "host",
 ];
+
+/// When the caller is signed in (token or Admin session), tells the plugin who
+/// it is: `X-PX-User` and `X-PX-Permissions` (comma-separated). The caller's own
+/// such headers were already stripped; its credentials are never forwarded.
+async fn add_identity(
+    state: &AppState,
+    incoming: &HeaderMap,
+    upstream: &mut HeaderMap,
+) -> Result<(), ApiError> {
+    if auth::bearer(incoming).is_none() && auth::session_cookie(incoming).is_none() {
+        return Ok(());
+    }
+    let Some(caller) = auth::caller_for_headers(state, incoming).await? else {
+        return Ok(());
+    };
+    let user = HeaderValue::from_str(&caller.actor);
+    let permissions = HeaderValue::from_str(&caller.permissions.join(","));
+    if let (Ok(user), Ok(permissions)) = (user, permissions) {
+        upstream.insert(HeaderName::from_static("x-px-user"), user);
+        upstream.insert(HeaderName::from_static("x-px-permissions"), permissions);
+    }
+    Ok(())
+}
 
 pub(super) async fn root(
     state: State<AppState>,
@@ -68,7 +92,10 @@ async fn forward(State(state): State<AppState>, id: String, request: Request) ->
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let headers = upstream_headers(&parts.headers, peer, &prefix);
+    let mut headers = upstream_headers(&parts.headers, peer, &prefix);
+    if let Err(error) = add_identity(&state, &parts.headers, &mut headers).await {
+        return error.into_response();
+    }
     // a request without a body can be sent again if the connection is refused
     let bodyless = !parts.headers.contains_key(header::CONTENT_LENGTH)
         && !parts.headers.contains_key(header::TRANSFER_ENCODING)
