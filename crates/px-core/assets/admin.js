@@ -216,6 +216,24 @@
     banner.hidden = firing.length === 0;
   }
 
+  // Redraws the sidebar (plugin menus come and go with installs) from a fresh render of this page.
+  const refreshNav = coalesce(async () => {
+    const html = await fragment(location.pathname + location.search);
+    if (html === null) return;
+    const fresh = new DOMParser().parseFromString(html, "text/html").querySelector(".sidebar nav");
+    const current = document.querySelector(".sidebar nav");
+    if (fresh && current) current.replaceWith(document.importNode(fresh, true));
+  }, 150);
+
+  // Lifecycle events after which the sidebar and the alerts may have changed.
+  function settled(m) {
+    const name = (m.kind === "event" && m.data && m.data.event) || "";
+    if (["install.succeeded", "install.rolled_back", "install.rejected", "plugin.uninstalled"].includes(name)) {
+      refreshAlerts();
+      refreshNav();
+    }
+  }
+
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-copy]");
     if (!button) return;
@@ -225,5 +243,5 @@
 
   const utcTime = (ms) => new Date(ms).toISOString().slice(11, 23);
 
-  window.PX = { h, api, fragment, coalesce, stream, indicator, confirm: confirmAction, toast, copyText, refreshAlerts, utcTime };
+  window.PX = { h, api, fragment, coalesce, stream, indicator, confirm: confirmAction, toast, copyText, refreshAlerts, refreshNav, settled, utcTime };
 })();

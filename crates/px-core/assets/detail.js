@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { h, api, fragment, coalesce, stream, indicator, confirm, toast, copyText, refreshAlerts, utcTime } = window.PX;
+  const { h, api, fragment, coalesce, stream, indicator, confirm, toast, copyText, settled, utcTime } = window.PX;
   const status = document.getElementById("status");
   const id = status.dataset.plugin;
   const log = document.getElementById("log");
@@ -64,8 +64,7 @@
       }
       if (m.kind === "event") {
         refresh();
-        const name = (m.data && m.data.event) || "";
-        if (name.startsWith("install.") && name !== "install.phase" && name !== "install.started") refreshAlerts();
+        settled(m);
       }
     },
     onMissed(count) {

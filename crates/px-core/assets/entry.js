@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const { stream, toast } = window.PX;
+  const { stream, toast, settled } = window.PX;
   const frame = document.getElementById("entry-frame");
   const label = document.getElementById("entry-revision");
   const id = frame.dataset.plugin;
@@ -20,6 +20,7 @@
 
   stream(id, {
     onMessage(m) {
+      settled(m);
       const name = m.kind === "event" && m.data ? m.data.event : "";
       if (name === "install.succeeded" && m.revision && String(m.revision) !== frame.dataset.revision) {
         reload(m.revision);

@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { h, api, fragment, coalesce, stream, indicator, refreshAlerts } = window.PX;
+  const { h, api, fragment, coalesce, stream, indicator, settled } = window.PX;
   const rows = document.getElementById("plugin-rows");
 
   const refresh = coalesce(async () => {
@@ -21,8 +21,7 @@
     onMessage(m) {
       if (m.kind !== "event") return;
       refresh();
-      const name = (m.data && m.data.event) || "";
-      if (name === "install.succeeded" || name === "install.rolled_back" || name === "install.rejected") refreshAlerts();
+      settled(m);
     },
     onLive: refresh,
     poll: refresh,

@@ -127,6 +127,13 @@ async fn developer_flow(core: &Core, b: &Browser) {
         vec![],
     )
     .await;
+    // its menu joins the sidebar, still without a reload
+    b.until(
+        "the other plugin's menu in the sidebar",
+        "return !!document.querySelector(`#plugin-menus a[data-plugin='com.example.other']`);",
+        vec![],
+    )
+    .await;
     b.assert_not_reloaded().await;
     b.screenshot("plugins").await;
 

@@ -71,8 +71,8 @@ struct Row {
     actor: String,
     action: String,
     plugin_id: String,
+    /// Version and revision, e.g. `1.1.0 · r2`.
     version: String,
-    revision: String,
     result: String,
     reason: String,
     remote: String,
@@ -137,7 +137,6 @@ async fn page(State(state): State<AppState>, who: Signed, Query(f): Query<Filter
     };
     let more = entries.len() as i64 > PAGE;
     entries.truncate(PAGE as usize);
-    let dash = |v: Option<String>| v.unwrap_or_else(|| "—".to_owned());
     let count = entries.len() as i64;
     let rows = entries
         .into_iter()
@@ -146,11 +145,15 @@ async fn page(State(state): State<AppState>, who: Signed, Query(f): Query<Filter
             actor: e.actor,
             action: e.action,
             plugin_id: e.plugin_id.unwrap_or_default(),
-            version: dash(e.version),
-            revision: dash(e.revision.map(|r| format!("r{r}"))),
+            version: match (e.version, e.revision) {
+                (Some(v), Some(r)) => format!("{v} · r{r}"),
+                (Some(v), None) => v,
+                (None, Some(r)) => format!("r{r}"),
+                (None, None) => "—".to_owned(),
+            },
             result: e.result,
             reason: e.reason.unwrap_or_default(),
-            remote: dash(e.remote_addr),
+            remote: e.remote_addr.unwrap_or_else(|| "—".to_owned()),
         })
         .collect();
     let page = AuditPage {
