@@ -62,6 +62,7 @@ fn dev_watch_reloads_edits_rolls_back_broken_ones_and_streams_logs() {
     let seen = dev.seen.clone();
     assert_eq!(dev.interrupt(), 0);
     let output = seen.lock().unwrap().join("\n");
+    eprintln!("{output}");
     assert!(!output.contains("r5"), "an unchanged save reloaded:\n{output}");
     assert!(output.contains("uninstalled com.example.hello"), "{output}");
     let (status, _) = core.get(&format!("/api/plugins/{ID}"), true);
