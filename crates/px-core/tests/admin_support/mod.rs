@@ -235,8 +235,14 @@ impl Browser {
 
     /// Saves a screenshot as `target/admin-screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        // let transitions and the live indicator settle
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // let finite animations (the row flash) finish
+        self.until(
+            "animations to finish",
+            "return document.getAnimations() \
+             .every(a => a.effect.getComputedTiming().iterations === Infinity);",
+            vec![],
+        )
+        .await;
         let png = self.client.screenshot().await.unwrap();
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).unwrap();
