@@ -1,12 +1,13 @@
 //! The `plugin.dev.logs` channel: plugin log lines and lifecycle events (SPEC §3.4).
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Name of the one channel.
 pub const LOGS_CHANNEL: &str = "plugin.dev.logs";
 
 /// A log line or a lifecycle event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageKind {
     /// A line the plugin printed.
@@ -16,7 +17,7 @@ pub enum MessageKind {
 }
 
 /// Where a message came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStream {
     /// The plugin's standard output.
@@ -28,7 +29,7 @@ pub enum MessageStream {
 }
 
 /// One message on `plugin.dev.logs`, as sent over the WebSocket and returned by the logs API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LogMessage {
     /// Always [`LOGS_CHANNEL`].
     pub channel: String,
@@ -57,7 +58,7 @@ pub struct LogMessage {
 }
 
 /// `GET /api/plugins/{id}/logs` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LogsResponse {
     /// Messages, oldest first.
     pub messages: Vec<LogMessage>,

@@ -1,16 +1,17 @@
 //! The dev install API: request bodies and the install report (SPEC §3.2, §3.3).
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// JSON body of `POST /api/plugins/dev/install` (the other form is a raw `.pxp` upload).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InstallRequest {
     /// Where Core reads the plugin from.
     pub source: InstallSource,
 }
 
 /// Where an install comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InstallSource {
     /// A `dist/` directory on Core's filesystem, under the policy's `dev.allowed_dirs`.
@@ -21,14 +22,23 @@ pub enum InstallSource {
 }
 
 /// JSON body of `DELETE /api/plugins/dev/install`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UninstallRequest {
     /// Plugin to remove.
     pub plugin_id: String,
 }
 
+/// Answer of `DELETE /api/plugins/dev/install`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Uninstalled {
+    /// The plugin that was removed.
+    pub plugin_id: String,
+    /// Always `true`.
+    pub uninstalled: bool,
+}
+
 /// Optional JSON body of `POST /api/plugins/{id}/rollback`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RollbackRequest {
     /// Revision to go back to; the stable revision when absent.
     #[serde(default)]
@@ -36,7 +46,7 @@ pub struct RollbackRequest {
 }
 
 /// Outcome of an install, reload or rollback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InstallStatus {
     /// The new revision is live.
@@ -48,7 +58,7 @@ pub enum InstallStatus {
 }
 
 /// Why an install failed (SPEC §3.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     /// The manifest has schema or SDK faults.
@@ -69,6 +79,8 @@ pub enum ReasonCode {
     CrashedInProbation,
     /// The request itself was wrong (bad path, not allowed, …).
     BadRequest,
+    /// The caller may not install this plugin id (the policy's `dev.plugin_ids`).
+    Forbidden,
     /// Core stopped (or was killed) before the install finished; found at its next start.
     Interrupted,
 }
@@ -86,13 +98,14 @@ impl ReasonCode {
             ReasonCode::HealthFailed => "health_failed",
             ReasonCode::CrashedInProbation => "crashed_in_probation",
             ReasonCode::BadRequest => "bad_request",
+            ReasonCode::Forbidden => "forbidden",
             ReasonCode::Interrupted => "interrupted",
         }
     }
 }
 
 /// Why an install failed, with the plugin's last stderr lines when it ran.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Reason {
     /// Machine-readable reason.
     pub code: ReasonCode,
@@ -107,7 +120,7 @@ pub struct Reason {
 }
 
 /// A step of the install lifecycle, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Reading the directory or upload.
@@ -157,7 +170,7 @@ impl Phase {
 }
 
 /// One timed phase of an install.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PhaseReport {
     /// Which phase.
     pub name: Phase,
@@ -168,7 +181,7 @@ pub struct PhaseReport {
 }
 
 /// The install report: the HTTP answer of an install and the CLI's `--json` output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InstallReport {
     /// Unique id of this install; also on every event it caused.
     pub install_id: String,

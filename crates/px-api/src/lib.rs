@@ -16,19 +16,20 @@ pub use plugins::*;
 pub use ws::*;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Media type of a `.pxp` upload to `POST /api/plugins/dev/install`.
 pub const PXP_CONTENT_TYPE: &str = "application/vnd.powerx.pxp";
 
 /// Every error answer: `{"error":{"code","message","details"}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// The inside of an [`ErrorBody`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable snake_case code, e.g. `not_found`, `unauthorized`, `manifest_invalid`.
     pub code: String,
@@ -53,7 +54,7 @@ impl ErrorBody {
 }
 
 /// `GET /healthz` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     /// Always `"ok"` when Core answers.
     pub status: String,

@@ -1,11 +1,12 @@
 //! Read views of installed plugins (`GET /api/plugins`, `GET /api/plugins/{id}`).
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{InstallStatus, PhaseReport, Reason};
 
 /// What a plugin is doing now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginState {
     /// An install or restart is under way.
@@ -23,7 +24,7 @@ pub enum PluginState {
 }
 
 /// One installed plugin, as listed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PluginSummary {
     /// Plugin id.
     pub id: String,
@@ -52,7 +53,7 @@ pub struct PluginSummary {
 }
 
 /// One revision in a plugin's history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RevisionInfo {
     /// Revision number, increasing per plugin.
     pub revision: u64,
@@ -75,7 +76,7 @@ pub struct RevisionInfo {
 }
 
 /// One plugin with its history (`GET /api/plugins/{id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PluginDetail {
     /// The summary fields.
     #[serde(flatten)]
@@ -89,7 +90,7 @@ pub struct PluginDetail {
 }
 
 /// `GET /api/plugins` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PluginList {
     /// Installed plugins, sorted by id.
     pub plugins: Vec<PluginSummary>,

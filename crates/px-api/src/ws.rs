@@ -6,6 +6,7 @@
 //! an `op`). [`ServerMessage`] parses either.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::LogMessage;
 
@@ -13,7 +14,7 @@ use crate::LogMessage;
 pub const ALL_PLUGINS: &str = "*";
 
 /// A frame the client sends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ClientOp {
     /// Start receiving a channel's messages for one plugin or for [`ALL_PLUGINS`].
@@ -37,7 +38,7 @@ pub enum ClientOp {
 }
 
 /// A control frame Core sends (as opposed to a [`LogMessage`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ServerControl {
     /// The subscription is active. Backfilled messages (when `since` was
@@ -80,7 +81,7 @@ pub enum ServerControl {
 }
 
 /// Any frame Core sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum ServerMessage {
     /// A control frame (it has an `op`).
@@ -90,7 +91,7 @@ pub enum ServerMessage {
 }
 
 /// `GET /api/me` answer: who the caller is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Me {
     /// User name, or `plugin:<id>` for a plugin token.
     pub actor: String,

@@ -35,7 +35,7 @@ struct Recent {
 }
 
 /// One alert as Admin and the API show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Alert {
     /// Alert name, as in `deploy/prometheus/alerts.yml`.
     pub name: &'static str,

@@ -8,11 +8,11 @@
 mod admin;
 mod forward;
 
-use axum::Router;
-use axum::routing::{any, get};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
@@ -30,13 +30,13 @@ pub fn client() -> Client {
         .build(connector)
 }
 
-/// The proxy routes, merged into Core's router.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/_p/{id}/api", any(forward::root))
-        .route("/_p/{id}/api/", any(forward::root))
-        .route("/_p/{id}/api/{*rest}", any(forward::rest))
-        .route("/_p/{id}/admin", get(admin::root))
-        .route("/_p/{id}/admin/", get(admin::root))
-        .route("/_p/{id}/admin/{*path}", get(admin::path))
+/// The proxy routes, merged into Core's documented router.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(forward::root))
+        .routes(routes!(forward::root_slash))
+        .routes(routes!(forward::rest))
+        .routes(routes!(admin::root))
+        .routes(routes!(admin::root_slash))
+        .routes(routes!(admin::path))
 }

@@ -6,17 +6,21 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::Denied;
 use super::{ApiError, DEV_API_PREFIX};
 use crate::auth::{self, Caller};
 use crate::state::AppState;
 use crate::store::audit::{AuditEntry, AuditFilter};
 
 /// Query of `GET /api/audit`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this plugin.
     pub plugin_id: Option<String>,
@@ -37,7 +41,7 @@ pub struct AuditQuery {
 }
 
 /// Answer of `GET /api/audit`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditPage {
     /// Rows, newest first.
     pub entries: Vec<AuditEntry>,
@@ -45,10 +49,27 @@ pub struct AuditPage {
     pub next_offset: Option<i64>,
 }
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/api/audit", get(list))
+/// Marks a response whose handler already wrote its audit row, so that
+/// [`audit_denials`] does not write a second one.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Audited;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
+/// The audit log.
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "audit",
+    description = "Permission: `audit:read`. Audit rows (dev actions, rollbacks, uninstalls, \
+        logins, denied attempts), newest first, filtered and paged; `next_offset` is set when \
+        another page may follow.",
+    security(("bearer" = []), ("session" = [])),
+    params(AuditQuery),
+    responses((status = 200, description = "one page of rows", body = AuditPage), Denied)
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,7 +113,8 @@ pub(super) async fn audit_denials(
     let status = response.status().as_u16();
     let path = uri.path();
     let on_dev_api = path.starts_with(DEV_API_PREFIX);
-    if status == 403 || (status == 401 && on_dev_api) {
+    let audited = response.extensions().get::<Audited>().is_some();
+    if !audited && (status == 403 || (status == 401 && on_dev_api)) {
         let actor = match auth::caller_for_headers(&state, &headers).await {
             Ok(Some(caller)) => caller.actor,
             _ => "anonymous".to_owned(),

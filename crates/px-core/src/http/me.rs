@@ -1,17 +1,31 @@
 //! `GET /api/me`: who the caller is and what it may do (used by `px-plugin
 //! login` and `status`).
 
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::state::AppState;
 
 /// The route, merged into Core's router.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/me", get(me))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
 }
 
+/// Who the caller is.
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "session",
+    description = "Permission: any valid credential. The caller's name and effective permissions \
+        (a plugin token answers `plugin:<id>` and its plugin id).",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the caller", body = px_api::Me),
+        (status = 401, description = "no credential, or an invalid, expired or revoked one", body = px_api::ErrorBody),
+    )
+)]
 async fn me(caller: Caller) -> Json<px_api::Me> {
     Json(px_api::Me {
         actor: caller.actor,

@@ -4,6 +4,7 @@
 mod audit;
 mod error;
 mod me;
+pub mod openapi;
 mod ops;
 pub mod plugins;
 mod session;
@@ -12,30 +13,20 @@ mod ws;
 pub use error::ApiError;
 pub use session::{clear_cookie_header, session_cookie_header};
 
-use axum::Json;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
 use crate::state::AppState;
 
 /// Prefix of the dev API, hidden (404) when dev mode is off.
 pub const DEV_API_PREFIX: &str = "/api/plugins/dev";
 
-/// Every route of Core.
+/// Every route of Core: the documented API (see [`openapi`]) and the Admin pages.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .merge(plugins::routes())
-        .merge(ws::routes())
-        .merge(me::routes())
-        .merge(session::routes())
-        .merge(audit::routes())
-        .merge(ops::routes())
-        .merge(crate::proxy::routes())
-        .merge(crate::admin::routes())
+    let (api, _doc) = openapi::api_router().split_for_parts();
+    api.merge(crate::admin::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -43,14 +34,6 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), dev_gate))
         .with_state(state)
-}
-
-async fn healthz(State(state): State<AppState>) -> Json<px_api::Health> {
-    Json(px_api::Health {
-        status: "ok".to_owned(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        dev_mode: state.config.dev,
-    })
 }
 
 async fn not_found() -> ApiError {

@@ -13,15 +13,18 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use futures_util::TryStreamExt;
 use px_api::{InstallRequest, InstallSource, RollbackRequest, UninstallRequest};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::events::RING_CAPACITY;
 use crate::http::ApiError;
+use crate::http::openapi::Denied;
 use crate::plugins::{InstallOutcome, Source};
 use crate::state::AppState;
 use crate::store::audit::AuditEntry;
@@ -32,17 +35,20 @@ const MAX_JSON_BYTES: usize = 1 << 20;
 const DEFAULT_TAIL: usize = 200;
 
 /// The plugin routes, merged into Core's router.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/plugins/dev/install", post(install).delete(uninstall))
-        .route("/api/plugins", get(list))
-        .route("/api/plugins/{id}", get(detail))
-        .route("/api/plugins/{id}/rollback", post(rollback))
-        .route("/api/plugins/{id}/logs", get(logs))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(install, uninstall))
+        .routes(routes!(list))
+        .routes(routes!(detail))
+        .routes(routes!(rollback))
+        .routes(routes!(logs))
 }
 
+/// The install report with its status; already audited by [`record`].
 fn answer(outcome: InstallOutcome) -> Response {
-    (outcome.status, Json(outcome.report)).into_response()
+    let mut response = (outcome.status, Json(outcome.report)).into_response();
+    response.extensions_mut().insert(super::audit::Audited);
+    response
 }
 
 /// Records an install, reload or rollback: metrics and an audit row.
@@ -55,7 +61,11 @@ async fn record(
 ) {
     let report = &outcome.report;
     let success = report.status == px_api::InstallStatus::Active;
-    if action != "rollback" {
+    let denied = report
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.code == px_api::ReasonCode::Forbidden);
+    if action != "rollback" && !denied {
         state
             .metrics
             .install_finished(success, Duration::from_millis(report.duration_ms));
@@ -64,8 +74,14 @@ async fn record(
         state.metrics.rolled_back();
     }
     let action = match (action, report.revision) {
+        _ if denied => "denied",
         ("install", Some(revision)) if revision > 1 => "reload",
         (action, _) => action,
+    };
+    let result = match (denied, success) {
+        (true, _) => "denied",
+        (false, true) => "success",
+        (false, false) => "failure",
     };
     let entry = AuditEntry {
         actor: caller.actor.clone(),
@@ -74,7 +90,7 @@ async fn record(
         version: Some(report.version.clone()).filter(|v| !v.is_empty()),
         revision: report.revision.and_then(|r| i64::try_from(r).ok()),
         install_id: Some(report.install_id.clone()),
-        result: if success { "success" } else { "failure" }.to_owned(),
+        result: result.to_owned(),
         reason: report
             .reason
             .as_ref()
@@ -87,6 +103,33 @@ async fn record(
     }
 }
 
+/// Install or hot-reload a plugin.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/dev/install",
+    tag = "dev",
+    description = "Permission: `plugin:dev`. Installs a plugin, or hot-reloads it when it is \
+        installed, and answers when the new revision is live or has failed. The body is either \
+        JSON naming a `dist/` directory on Core's filesystem (under the policy's \
+        `dev.allowed_dirs`) or the raw `.pxp` bytes. Uploads over `dev.max_bundle_bytes` are \
+        refused with 413 before the body is read to the end. 404 when dev mode is off.",
+    security(("bearer" = []), ("session" = [])),
+    request_body(content(
+        (px_api::InstallRequest = "application/json"),
+        (super::openapi::PxpBundle = "application/vnd.powerx.pxp"),
+    )),
+    responses(
+        (status = 200, description = "the new revision is live", body = px_api::InstallReport),
+        (status = 400, description = "rejected: bad request (e.g. a directory outside dev.allowed_dirs)", body = px_api::InstallReport),
+        (status = 403, description = "rejected: the plugin id is not allowed by dev.plugin_ids (an install report), or the caller lacks plugin:dev (an error body); audited either way", body = super::openapi::InstallForbidden),
+        (status = 409, description = "rejected: dependency, version or collision conflict", body = px_api::InstallReport),
+        (status = 413, description = "rejected: the bundle is larger than dev.max_bundle_bytes", body = px_api::InstallReport),
+        (status = 422, description = "rejected: invalid manifest or bundle", body = px_api::InstallReport),
+        (status = 502, description = "it failed to start, failed health or crashed in probation, and was rolled back", body = px_api::InstallReport),
+        (status = 401, description = "no credential, or an invalid, expired or revoked one", body = px_api::ErrorBody),
+        (status = 404, description = "dev mode is off", body = px_api::ErrorBody),
+    )
+)]
 async fn install(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -147,11 +190,31 @@ async fn read_json<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Stri
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PluginIdQuery {
+    /// Plugin to remove (instead of the JSON body).
     plugin_id: Option<String>,
 }
 
+/// Uninstall a plugin.
+#[utoipa::path(
+    delete,
+    path = "/api/plugins/dev/install",
+    tag = "dev",
+    description = "Permission: `plugin:dev`. Stops the plugin's process and removes its routes, \
+        menus, permissions and files. Name it in the JSON body or with `?plugin_id=`. \
+        404 when dev mode is off or the plugin is not installed.",
+    security(("bearer" = []), ("session" = [])),
+    params(PluginIdQuery),
+    request_body(content = Option<px_api::UninstallRequest>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "uninstalled", body = px_api::Uninstalled),
+        (status = 400, description = "no plugin id given", body = px_api::ErrorBody),
+        (status = 404, description = "not installed, or dev mode is off", body = px_api::ErrorBody),
+        Denied,
+    )
+)]
 async fn uninstall(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -183,9 +246,22 @@ async fn uninstall(
     if let Err(error) = state.store.audit_insert(entry).await {
         tracing::error!("cannot write audit row: {error:#}");
     }
-    Ok(Json(serde_json::json!({ "plugin_id": id, "uninstalled": true })).into_response())
+    Ok(Json(px_api::Uninstalled {
+        plugin_id: id,
+        uninstalled: true,
+    })
+    .into_response())
 }
 
+/// Installed plugins.
+#[utoipa::path(
+    get,
+    path = "/api/plugins",
+    tag = "plugins",
+    description = "Permission: `plugin:read`. Every installed plugin with its state.",
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "installed plugins, sorted by id", body = px_api::PluginList), Denied)
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -194,6 +270,21 @@ async fn list(
     Ok(Json(state.plugins.list().await?))
 }
 
+/// One plugin with its revisions.
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{id}",
+    tag = "plugins",
+    description = "Permission: `plugin:read`. One plugin with its revisions, stable revision, \
+        status and last failure reason.",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = String, Path, description = "plugin id")),
+    responses(
+        (status = 200, description = "the plugin", body = px_api::PluginDetail),
+        (status = 404, description = "not installed", body = px_api::ErrorBody),
+        Denied,
+    )
+)]
 async fn detail(
     State(state): State<AppState>,
     caller: Caller,
@@ -206,6 +297,24 @@ async fn detail(
     }
 }
 
+/// Back to the stable (or a given) revision.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{id}/rollback",
+    tag = "dev",
+    description = "Permission: `plugin:dev`. Brings back the stable revision, or the revision \
+        in the optional body, and answers the install report of that swap.",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = String, Path, description = "plugin id")),
+    request_body(content = Option<px_api::RollbackRequest>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "the revision is live again", body = px_api::InstallReport),
+        (status = 400, description = "no such revision on disk, or a bad body", body = px_api::InstallReport),
+        (status = 502, description = "it failed to start again", body = px_api::InstallReport),
+        (status = 404, description = "not installed", body = px_api::ErrorBody),
+        Denied,
+    )
+)]
 async fn rollback(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -232,12 +341,30 @@ async fn rollback(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LogsQuery {
+    /// At most this many of the newest messages (default 200).
     tail: Option<usize>,
+    /// Only messages with a `seq` greater than this.
     since: Option<u64>,
 }
 
+/// Recent log lines and lifecycle events of a plugin.
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{id}/logs",
+    tag = "plugins",
+    description = "Permission: `plugin:read`. Recent messages of the `plugin.dev.logs` channel \
+        for this plugin, oldest first.",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = String, Path, description = "plugin id"), LogsQuery),
+    responses(
+        (status = 200, description = "recent messages", body = px_api::LogsResponse),
+        (status = 404, description = "not installed", body = px_api::ErrorBody),
+        Denied,
+    )
+)]
 async fn logs(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::ApiError;
 use crate::auth::{self, SESSION_COOKIE};
@@ -15,7 +17,7 @@ use crate::state::AppState;
 use crate::store::sessions::SESSION_TTL_MS;
 
 /// Login form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// User name.
     pub name: String,
@@ -24,7 +26,7 @@ pub struct LoginRequest {
 }
 
 /// Login answer; the session itself travels in the cookie.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LoginResponse {
     /// Signed-in user.
     pub user: String,
@@ -32,10 +34,10 @@ pub struct LoginResponse {
     pub csrf: String,
 }
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/login", post(login))
-        .route("/api/logout", post(logout))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
 }
 
 /// The `Set-Cookie` value for a new session.
@@ -51,6 +53,24 @@ pub fn clear_cookie_header() -> HeaderValue {
     HeaderValue::from_static("px_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
+/// Sign in: an Admin session cookie.
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "session",
+    description = "Permission: none. Checks the name and password and sets the `px_session` \
+        cookie (HttpOnly, SameSite=Strict). Cookie requests that change state must send the \
+        returned `csrf` as `X-CSRF-Token`. Every attempt is audited; repeated failures for a \
+        name or an address are throttled (429).",
+    security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "signed in; the session is in Set-Cookie", body = LoginResponse,
+            headers(("set-cookie" = String, description = "px_session=…; HttpOnly; SameSite=Strict"))),
+        (status = 401, description = "wrong name or password", body = px_api::ErrorBody),
+        (status = 429, description = "too many failed attempts; try later", body = px_api::ErrorBody),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -68,6 +88,16 @@ async fn login(
     Ok(response)
 }
 
+/// Sign out: ends the session of the cookie, if any.
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "session",
+    description = "Permission: none. Deletes the session named by the `px_session` cookie and \
+        clears the cookie.",
+    security(()),
+    responses((status = 204, description = "signed out"))
+)]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(secret) = auth::session_cookie(&headers) {
         state.store.delete_session(secret).await?;

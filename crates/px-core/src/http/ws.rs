@@ -12,15 +12,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
-use axum::routing::get;
 use futures_util::SinkExt as _;
 use px_api::{ALL_PLUGINS, ClientOp, LOGS_CHANNEL, LogMessage, ServerControl};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::time::Instant;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::events::EventBus;
@@ -38,10 +38,33 @@ const BATCH: usize = 512;
 const MAX_CLIENT_FRAME: usize = 64 << 10;
 
 /// The WebSocket route, merged into Core's router.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/ws", get(upgrade))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upgrade))
 }
 
+/// The `plugin.dev.logs` WebSocket.
+#[utoipa::path(
+    get,
+    path = "/api/ws",
+    tag = "events",
+    description = "Permission: any valid credential to connect; `plugin:read` to subscribe. \
+        A WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`). Every frame is one JSON \
+        text message. The client sends `ClientOp` frames: \
+        `{\"op\":\"subscribe\",\"channel\":\"plugin.dev.logs\",\"plugin_id\":\"<id>|*\",\"since\":<seq>}` \
+        (`since` backfills buffered messages with a greater `seq`; absent = live only) and \
+        `{\"op\":\"unsubscribe\",\"channel\",\"plugin_id\"}`. Core answers with `ServerMessage` \
+        frames: a `LogMessage` (no `op`) per log line or lifecycle event, or a `ServerControl` \
+        (`subscribed` with `last_seq`, `unsubscribed`, `missed` with the count dropped for a slow \
+        client, `error` with code `bad_request`, `unknown_channel` or `forbidden` — a refused \
+        subscription keeps the connection open). Core pings every 15 s and closes a client \
+        silent for 45 s.",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 101, description = "switching to the WebSocket protocol"),
+        (status = 400, description = "not a WebSocket upgrade request"),
+        (status = 401, description = "no credential, or an invalid, expired or revoked one", body = px_api::ErrorBody),
+    )
+)]
 async fn upgrade(State(state): State<AppState>, caller: Caller, ws: WebSocketUpgrade) -> Response {
     let bus = state.plugins.events().clone();
     ws.max_message_size(MAX_CLIENT_FRAME)

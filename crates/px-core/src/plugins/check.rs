@@ -48,10 +48,14 @@ pub(crate) fn validate(staged: &Path, plugin_ids: &[String]) -> Result<Manifest,
     })?;
     let manifest = loaded.manifest;
     if !id_allowed(&manifest.id, plugin_ids) {
-        return Err(Failure::bad_request(format!(
-            "plugin id {} is not allowed by the policy's dev.plugin_ids",
-            manifest.id
-        )));
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            ReasonCode::Forbidden,
+            format!(
+                "plugin id {} is not allowed by the policy's dev.plugin_ids",
+                manifest.id
+            ),
+        ));
     }
     if manifest.runtime.kind == RuntimeKind::Process {
         check_entry(

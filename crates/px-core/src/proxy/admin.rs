@@ -9,8 +9,24 @@ use tower_http::services::ServeDir;
 
 use crate::auth::Caller;
 use crate::http::ApiError;
+use crate::http::openapi::Denied;
 use crate::state::AppState;
 
+/// The plugin's Admin pages: the index.
+#[utoipa::path(
+    get,
+    path = "/_p/{id}/admin",
+    params(("id" = String, Path, description = "plugin id")),
+    tag = "proxy",
+    description = "Permission: `plugin:read`. Files of the running revision's \
+        `admin.static_dir` (`index.html` for a directory).",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the file"),
+        (status = 404, description = "no such plugin, no admin pages, or no such file", body = px_api::ErrorBody),
+        Denied,
+    )
+)]
 pub(super) async fn root(
     state: State<AppState>,
     caller: Caller,
@@ -20,6 +36,48 @@ pub(super) async fn root(
     serve(state, caller, id, String::new(), request).await
 }
 
+/// The plugin's Admin pages: the index, with a trailing slash.
+#[utoipa::path(
+    get,
+    path = "/_p/{id}/admin/",
+    params(("id" = String, Path, description = "plugin id")),
+    tag = "proxy",
+    description = "Permission: `plugin:read`. Files of the running revision's \
+        `admin.static_dir` (`index.html` for a directory).",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the file"),
+        (status = 404, description = "no such plugin, no admin pages, or no such file", body = px_api::ErrorBody),
+        Denied,
+    )
+)]
+pub(super) async fn root_slash(
+    state: State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    serve(state, caller, id, String::new(), request).await
+}
+
+/// One file of the plugin's Admin pages.
+#[utoipa::path(
+    get,
+    path = "/_p/{id}/admin/{*path}",
+    params(
+        ("id" = String, Path, description = "plugin id"),
+        ("path" = String, Path, description = "file below `admin.static_dir`"),
+    ),
+    tag = "proxy",
+    description = "Permission: `plugin:read`. Files of the running revision's \
+        `admin.static_dir` (`index.html` for a directory).",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the file"),
+        (status = 404, description = "no such plugin, no admin pages, or no such file", body = px_api::ErrorBody),
+        Denied,
+    )
+)]
 pub(super) async fn path(
     state: State<AppState>,
     caller: Caller,

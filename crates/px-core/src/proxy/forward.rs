@@ -61,6 +61,25 @@ async fn add_identity(
     Ok(())
 }
 
+/// The plugin's API root.
+#[utoipa::path(
+    method(get, post, put, delete, patch, head, options),
+    path = "/_p/{id}/api",
+    params(("id" = String, Path, description = "plugin id")),
+    tag = "proxy",
+    description = "Permission: none from Core; the plugin decides. Reverse proxy to the \
+        plugin's `http_base_path` (any method; bodies stream both ways). The caller's \
+        `Authorization` and cookies are not forwarded; when the caller is signed in, Core adds \
+        `X-PX-User` and `X-PX-Permissions` (stripping any such headers the caller sent). \
+        Requests in flight during a hot reload finish on the old revision.",
+    security(()),
+    responses(
+        (status = "default", description = "the plugin's own answer"),
+        (status = 404, description = "no such plugin, or a static plugin", body = px_api::ErrorBody),
+        (status = 502, description = "the plugin's backend failed", body = px_api::ErrorBody),
+        (status = 503, description = "the plugin has no running backend", body = px_api::ErrorBody),
+    )
+)]
 pub(super) async fn root(
     state: State<AppState>,
     Path(id): Path<String>,
@@ -69,6 +88,55 @@ pub(super) async fn root(
     forward(state, id, request).await
 }
 
+/// The plugin's API root, with a trailing slash.
+#[utoipa::path(
+    method(get, post, put, delete, patch, head, options),
+    path = "/_p/{id}/api/",
+    params(("id" = String, Path, description = "plugin id")),
+    tag = "proxy",
+    description = "Permission: none from Core; the plugin decides. Reverse proxy to the \
+        plugin's `http_base_path` (any method; bodies stream both ways). The caller's \
+        `Authorization` and cookies are not forwarded; when the caller is signed in, Core adds \
+        `X-PX-User` and `X-PX-Permissions` (stripping any such headers the caller sent). \
+        Requests in flight during a hot reload finish on the old revision.",
+    security(()),
+    responses(
+        (status = "default", description = "the plugin's own answer"),
+        (status = 404, description = "no such plugin, or a static plugin", body = px_api::ErrorBody),
+        (status = 502, description = "the plugin's backend failed", body = px_api::ErrorBody),
+        (status = 503, description = "the plugin has no running backend", body = px_api::ErrorBody),
+    )
+)]
+pub(super) async fn root_slash(
+    state: State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    forward(state, id, request).await
+}
+
+/// A path below the plugin's API root.
+#[utoipa::path(
+    method(get, post, put, delete, patch, head, options),
+    path = "/_p/{id}/api/{*rest}",
+    params(
+        ("id" = String, Path, description = "plugin id"),
+        ("rest" = String, Path, description = "the rest of the path, slashes included"),
+    ),
+    tag = "proxy",
+    description = "Permission: none from Core; the plugin decides. Reverse proxy to the \
+        plugin's `http_base_path` (any method; bodies stream both ways). The caller's \
+        `Authorization` and cookies are not forwarded; when the caller is signed in, Core adds \
+        `X-PX-User` and `X-PX-Permissions` (stripping any such headers the caller sent). \
+        Requests in flight during a hot reload finish on the old revision.",
+    security(()),
+    responses(
+        (status = "default", description = "the plugin's own answer"),
+        (status = 404, description = "no such plugin, or a static plugin", body = px_api::ErrorBody),
+        (status = 502, description = "the plugin's backend failed", body = px_api::ErrorBody),
+        (status = 503, description = "the plugin has no running backend", body = px_api::ErrorBody),
+    )
+)]
 pub(super) async fn rest(
     state: State<AppState>,
     Path((id, _rest)): Path<(String, String)>,

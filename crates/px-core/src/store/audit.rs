@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::{Store, now_ms};
 
 /// One audit row.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Row id (set by the store).
     pub id: String,

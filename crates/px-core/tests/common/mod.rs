@@ -56,11 +56,27 @@ impl Core {
         Core::start_in(data, work, options).await
     }
 
+    /// Starts a Core whose config `tweak` adjusts last (dev mode, policy, …).
+    pub async fn start_configured(options: Options, tweak: impl FnOnce(&mut Config)) -> Core {
+        let data = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        Core::start_tweaked(data, work, options, tweak).await
+    }
+
     /// Starts a Core over an existing data directory (a restart).
     pub async fn start_in(
         data: tempfile::TempDir,
         work: tempfile::TempDir,
         options: Options,
+    ) -> Core {
+        Core::start_tweaked(data, work, options, |_| {}).await
+    }
+
+    async fn start_tweaked(
+        data: tempfile::TempDir,
+        work: tempfile::TempDir,
+        options: Options,
+        tweak: impl FnOnce(&mut Config),
     ) -> Core {
         let mut config = Config::new(data.path());
         config.dev = true;
@@ -68,6 +84,7 @@ impl Core {
         config.policy.dev.probation_ms = options.probation_ms;
         config.policy.dev.health_timeout_ms = options.health_timeout_ms;
         config.policy.dev.max_bundle_bytes = options.max_bundle_bytes;
+        tweak(&mut config);
         let store = px_core::Store::connect(&config.database_url())
             .await
             .unwrap();
