@@ -36,10 +36,17 @@ fn dev_watch_reloads_edits_rolls_back_broken_ones_and_streams_logs() {
     core.wait_hello(ID, "v2 from", LIMIT);
 
     // a broken edit is rolled back; the CLI says why; r2 keeps serving
-    edit(&server, "import json", "import json\nraise SystemExit('broken on purpose')");
+    edit(
+        &server,
+        "import json",
+        "import json\nraise SystemExit('broken on purpose')",
+    );
     let failed = dev.expect("rolled back", LIMIT);
     assert!(failed.contains("r3"), "{failed}");
-    assert!(failed.contains("start_failed") || failed.contains("health"), "{failed}");
+    assert!(
+        failed.contains("start_failed") || failed.contains("health"),
+        "{failed}"
+    );
     dev.expect("broken on purpose", LIMIT);
     let (status, body) = core.hello(ID);
     assert_eq!(status, 200);
@@ -63,7 +70,10 @@ fn dev_watch_reloads_edits_rolls_back_broken_ones_and_streams_logs() {
     assert_eq!(dev.interrupt(), 0);
     let output = seen.lock().unwrap().join("\n");
     eprintln!("{output}");
-    assert!(!output.contains("r5"), "an unchanged save reloaded:\n{output}");
+    assert!(
+        !output.contains("r5"),
+        "an unchanged save reloaded:\n{output}"
+    );
     assert!(output.contains("uninstalled com.example.hello"), "{output}");
     let (status, _) = core.get(&format!("/api/plugins/{ID}"), true);
     assert_eq!(status, 404);
@@ -74,13 +84,21 @@ fn a_failed_first_build_does_not_end_the_session() {
     let core = LiveCore::start(100);
     let project = core.new_project("broken");
     let manifest = project.join("manifest.json");
-    edit(&manifest, "\"version\": \"0.1.0\"", "\"version\": \"not semver\"");
+    edit(
+        &manifest,
+        "\"version\": \"0.1.0\"",
+        "\"version\": \"not semver\"",
+    );
     let mut command = core.cli(&project);
     command.args(["dev", "--watch"]);
     let dev = Running::spawn(command);
     let failed = dev.expect("build failed", LIMIT);
     assert!(failed.contains("invalid"), "{failed}");
-    edit(&manifest, "\"version\": \"not semver\"", "\"version\": \"0.1.0\"");
+    edit(
+        &manifest,
+        "\"version\": \"not semver\"",
+        "\"version\": \"0.1.0\"",
+    );
     dev.expect("live in", LIMIT);
     core.wait_hello("com.example.broken", "hello from", LIMIT);
     assert_eq!(dev.interrupt(), 0);

@@ -40,12 +40,17 @@ fn install_status_logs_uninstall() {
     let output = run(core.cli(&project).arg("install"));
     let shown = text(&output);
     assert!(output.status.success(), "{shown}");
-    assert!(shown.contains("com.example.hello 0.1.0 r1 live in"), "{shown}");
+    assert!(
+        shown.contains("com.example.hello 0.1.0 r1 live in"),
+        "{shown}"
+    );
     assert!(shown.contains("health"), "{shown}");
     core.wait_hello(ID, "hello from", Duration::from_secs(10));
 
     // --json: the report; --mode upload works too
-    let output = run(core.cli(&project).args(["install", "--json", "--mode", "upload"]));
+    let output = run(core
+        .cli(&project)
+        .args(["install", "--json", "--mode", "upload"]));
     assert!(output.status.success(), "{}", text(&output));
     let report: px_api::InstallReport = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report.revision, Some(2));
@@ -57,7 +62,11 @@ fn install_status_logs_uninstall() {
     assert_eq!(status["local"]["state"], "up_to_date", "{status:#}");
     assert_eq!(status["me"]["actor"], "dev");
     assert_eq!(status["plugins"][0]["revision"], 2);
-    livecore::edit(&project.join("server.py"), "{greeting} from", "{greeting} v2 from");
+    livecore::edit(
+        &project.join("server.py"),
+        "{greeting} from",
+        "{greeting} v2 from",
+    );
     assert!(run(core.cli(&project).arg("build")).status.success());
     let output = run(core.cli(&project).arg("status"));
     assert!(text(&output).contains("STALE"), "{}", text(&output));
@@ -66,10 +75,18 @@ fn install_status_logs_uninstall() {
     let output = run(core.cli(&project).args(["logs", "--tail", "500"]));
     let shown = text(&output);
     assert!(output.status.success(), "{shown}");
-    assert!(shown.contains("[r2] GET /hello") || shown.contains("[r1] GET /hello"), "{shown}");
+    assert!(
+        shown.contains("[r2] GET /hello") || shown.contains("[r1] GET /hello"),
+        "{shown}"
+    );
     assert!(shown.contains("▸"), "{shown}");
-    let output = run(core.cli(&project).args(["logs", ID, "--json", "--tail", "3"]));
-    let lines: Vec<&str> = std::str::from_utf8(&output.stdout).unwrap().lines().collect();
+    let output = run(core
+        .cli(&project)
+        .args(["logs", ID, "--json", "--tail", "3"]));
+    let lines: Vec<&str> = std::str::from_utf8(&output.stdout)
+        .unwrap()
+        .lines()
+        .collect();
     assert_eq!(lines.len(), 3);
     for line in lines {
         let message: px_api::LogMessage = serde_json::from_str(line).unwrap();
@@ -86,7 +103,11 @@ fn install_status_logs_uninstall() {
     assert_eq!(follow.interrupt(), 0);
 
     // a broken install exits 1 with the reason
-    livecore::edit(&project.join("server.py"), "import json", "import json\nraise SystemExit(9)");
+    livecore::edit(
+        &project.join("server.py"),
+        "import json",
+        "import json\nraise SystemExit(9)",
+    );
     let output = run(core.cli(&project).arg("install"));
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let shown = text(&output);
@@ -107,7 +128,10 @@ fn login_checks_and_saves_the_token() {
     let core = LiveCore::start(100);
     let cwd = core.work.path();
     // a wrong token is refused and nothing is saved
-    let output = run(core.cli(cwd).env_remove("PX_TOKEN").args(["login", "--token", "nope"]));
+    let output = run(core
+        .cli(cwd)
+        .env_remove("PX_TOKEN")
+        .args(["login", "--token", "nope"]));
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(text(&output).contains("401"), "{}", text(&output));
     let saved = core.config.path().join("powerx/cli.json");
@@ -148,7 +172,11 @@ fn login_checks_and_saves_the_token() {
     let viewer = core.token_for("val", "viewer");
     let output = run(core.cli(cwd).args(["login", "--token", &viewer]));
     assert!(output.status.success());
-    assert!(text(&output).contains("lacks plugin:dev"), "{}", text(&output));
+    assert!(
+        text(&output).contains("lacks plugin:dev"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
@@ -174,7 +202,11 @@ fn an_unreachable_core_exits_3() {
             .output()
             .unwrap();
         assert_eq!(output.status.code(), Some(3), "{args:?}: {}", text(&output));
-        assert!(text(&output).contains("cannot reach core"), "{}", text(&output));
+        assert!(
+            text(&output).contains("cannot reach core"),
+            "{}",
+            text(&output)
+        );
     }
 }
 
@@ -189,6 +221,9 @@ fn completions_are_generated() {
             .unwrap();
         assert!(output.status.success());
         let script = String::from_utf8(output.stdout).unwrap();
-        assert!(script.contains("uninstall") && script.contains("watch"), "{shell}");
+        assert!(
+            script.contains("uninstall") && script.contains("watch"),
+            "{shell}"
+        );
     }
 }

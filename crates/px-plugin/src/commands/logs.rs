@@ -53,15 +53,17 @@ impl Logs {
                 .logs(&id, self.tail, self.since)
                 .await
                 .with_context(|| format!("reading the logs of {id}"))?;
-            let mut last = self.since.unwrap_or(0);
+            let mut last = self.since;
             for message in &recent.messages {
                 print_message(message, global.json);
-                last = last.max(message.seq);
+                last = Some(last.unwrap_or(0).max(message.seq));
             }
             if !self.follow {
                 return Ok(());
             }
-            let (commands, mut followed) = follow(core, Some(id), Some(last));
+            // Resume after what was printed; with nothing printed and no
+            // --since, follow from now on.
+            let (commands, mut followed) = follow(core, Some(id), last);
             loop {
                 tokio::select! {
                     item = followed.recv() => match item {

@@ -39,10 +39,7 @@ impl Status {
         let core = CoreClient::from_global(global)?;
         let runtime = crate::client::runtime()?;
         let health = runtime.block_on(core.health())?;
-        let me = match core.token() {
-            Some(_) => Some(runtime.block_on(core.me())),
-            None => None,
-        };
+        let me = core.token().map(|_| runtime.block_on(core.me()));
         let plugins = match &me {
             Some(Ok(_)) => Some(runtime.block_on(core.plugins())),
             _ => None,

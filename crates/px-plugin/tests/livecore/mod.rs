@@ -42,7 +42,9 @@ impl LiveCore {
         core_config.policy.dev.health_timeout_ms = 5_000;
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let (url, token) = runtime.block_on(async {
-            let store = px_core::Store::connect(&core_config.database_url()).await.unwrap();
+            let store = px_core::Store::connect(&core_config.database_url())
+                .await
+                .unwrap();
             store.add_user("dev", "admin", None).await.unwrap();
             let token = store.create_user_token("dev", "tests").await.unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -68,7 +70,9 @@ impl LiveCore {
     pub fn token_for(&self, name: &str, role: &str) -> String {
         let config = px_core::Config::new(self.data.path());
         self.runtime.block_on(async {
-            let store = px_core::Store::connect(&config.database_url()).await.unwrap();
+            let store = px_core::Store::connect(&config.database_url())
+                .await
+                .unwrap();
             store.add_user(name, role, None).await.unwrap();
             store.create_user_token(name, "tests").await.unwrap()
         })
@@ -208,7 +212,10 @@ impl Running {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code().unwrap_or(-1);
             }
-            assert!(Instant::now() < deadline, "px-plugin did not stop on SIGINT");
+            assert!(
+                Instant::now() < deadline,
+                "px-plugin did not stop on SIGINT"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
