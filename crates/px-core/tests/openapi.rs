@@ -41,7 +41,10 @@ async fn fetch_document(core: &Core) -> Value {
         .unwrap();
     assert_eq!(response.status(), 200, "the document needs no credential");
     let content_type = response.headers()["content-type"].to_str().unwrap();
-    assert!(content_type.starts_with("application/json"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
     response.json().await.unwrap()
 }
 
@@ -148,7 +151,10 @@ async fn the_document_is_openapi_3_json_covering_the_spec_routes() {
                 "{what}: no 401 documented"
             );
         } else {
-            assert!(names.is_empty(), "{what}: open route with security {names:?}");
+            assert!(
+                names.is_empty(),
+                "{what}: open route with security {names:?}"
+            );
         }
     }
 
@@ -199,7 +205,9 @@ async fn the_document_is_openapi_3_json_covering_the_spec_routes() {
             ["$ref"],
         "#/components/schemas/ErrorBody"
     );
-    let ws = doc["paths"]["/api/ws"]["get"]["description"].as_str().unwrap();
+    let ws = doc["paths"]["/api/ws"]["get"]["description"]
+        .as_str()
+        .unwrap();
     assert!(ws.contains("subscribe") && ws.contains("plugin.dev.logs"));
 }
 

@@ -75,7 +75,10 @@ impl Modify for SecuritySchemes {
 #[derive(Debug, IntoResponses)]
 pub enum Denied {
     /// No credential, or an unknown, expired or revoked one.
-    #[response(status = 401, description = "no credential, or an invalid, expired or revoked one")]
+    #[response(
+        status = 401,
+        description = "no credential, or an invalid, expired or revoked one"
+    )]
     Unauthorized(#[to_schema] ErrorBody),
     /// The caller lacks the permission (audited), or a session call without `X-CSRF-Token`.
     #[response(

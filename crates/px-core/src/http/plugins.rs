@@ -9,11 +9,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use futures_util::TryStreamExt;
 use px_api::{InstallRequest, InstallSource, RollbackRequest, UninstallRequest};
 use serde::Deserialize;

@@ -60,7 +60,7 @@ impl Core {
     pub async fn start_configured(options: Options, tweak: impl FnOnce(&mut Config)) -> Core {
         let data = tempfile::tempdir().unwrap();
         let work = tempfile::tempdir().unwrap();
-        Core::start_tweaked(data, work, options, tweak).await
+        Core::start_in_configured(data, work, options, tweak).await
     }
 
     /// Starts a Core over an existing data directory (a restart).
@@ -69,10 +69,11 @@ impl Core {
         work: tempfile::TempDir,
         options: Options,
     ) -> Core {
-        Core::start_tweaked(data, work, options, |_| {}).await
+        Core::start_in_configured(data, work, options, |_| {}).await
     }
 
-    async fn start_tweaked(
+    /// [`Core::start_in`] with a config `tweak` (a restart with other settings).
+    pub async fn start_in_configured(
         data: tempfile::TempDir,
         work: tempfile::TempDir,
         options: Options,
