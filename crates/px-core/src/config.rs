@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::policy::Policy;
+use crate::store::StoreOptions;
 
 /// Everything `serve` needs to run a Core.
 #[derive(Clone)]
@@ -13,6 +14,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Database URL; `None` = SQLite at `<data_dir>/powerx.db`.
     pub database_url: Option<String>,
+    /// Connection pool settings.
+    pub store: StoreOptions,
     /// Dev API on (`--dev`, `PX_PLUGIN_DEV_MODE=1` or `dev.enabled`).
     pub dev: bool,
     /// The policy (built-in default when no file was given).
@@ -29,6 +32,7 @@ impl Config {
         Config {
             data_dir: data_dir.into(),
             database_url: None,
+            store: StoreOptions::default(),
             dev: false,
             policy: Policy::default(),
             core_url: String::new(),

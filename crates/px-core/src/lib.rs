@@ -43,7 +43,7 @@ pub async fn serve(
     let config = Arc::new(config.with_bound_addr(addr));
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = Store::connect(&config.database_url()).await?;
+    let store = Store::connect_with(&config.database_url(), &config.store).await?;
     let plugins = plugins::Manager::new(config.clone(), store.clone()).await?;
     plugins
         .recover()

@@ -42,6 +42,7 @@ impl Serve {
         let env_dev = std::env::var("PX_PLUGIN_DEV_MODE").is_ok_and(|v| v == "1" || v == "true");
         let mut config = Config::new(&self.store.data_dir);
         config.database_url = self.store.database_url.clone();
+        config.store = self.store.options();
         config.dev = self.dev || env_dev || policy.dev.enabled;
         config.policy = policy;
         px_runtime::become_subreaper().context("becoming child subreaper")?;

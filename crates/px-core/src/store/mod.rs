@@ -1,17 +1,26 @@
 //! The store: one narrow interface over SQLite (default) or PostgreSQL, with
 //! a portable schema (TEXT ids, INTEGER epoch-millisecond times, JSON as TEXT)
 //! and migrations per backend that are never edited once landed.
+//!
+//! On PostgreSQL several Cores may share one database: [`cluster`] adds the
+//! per-plugin advisory locks and the change notifications they follow each
+//! other with, and [`artifacts`] keeps every revision's bundle where every
+//! Core can read it.
 
+pub mod artifacts;
 pub mod audit;
+pub mod cluster;
+mod connect;
 mod migrate;
 pub mod plugins;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
 
-use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+
 use sqlx::AnyPool;
-use sqlx::any::AnyPoolOptions;
 
 /// Which database engine backs the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,44 +31,65 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend a URL names; `None` for an unknown scheme.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else {
+            None
+        }
+    }
+}
+
+/// Connection pool settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Most open connections; `None` = 4 for SQLite, 20 for PostgreSQL
+    /// (each running install of a plugin holds one for its advisory lock).
+    pub max_connections: Option<u32>,
+    /// Longest wait for a connection, also how long Core waits at start for
+    /// the database to come up before it gives up.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: None,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Cloneable handle to the database.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL, kept for the PostgreSQL listener; never printed.
+    url: Arc<connect::SecretUrl>,
 }
 
 impl Store {
-    /// Connects and applies pending migrations.
+    /// Connects with default pool settings and applies pending migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            anyhow::bail!("unsupported database URL scheme (use sqlite:// or postgres://)");
+        Store::connect_with(url, &StoreOptions::default()).await
+    }
+
+    /// Connects and applies pending migrations. When the database cannot be
+    /// reached within `options.acquire_timeout`, the error names its host and
+    /// port (never the password).
+    pub async fn connect_with(url: &str, options: &StoreOptions) -> anyhow::Result<Store> {
+        let (pool, backend) = connect::pool(url, options).await?;
+        let store = Store {
+            pool,
+            backend,
+            url: Arc::new(connect::SecretUrl(url.to_owned())),
         };
-        let max = if backend == Backend::Sqlite { 4 } else { 10 };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        use sqlx::Executor;
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(url)
-            .await
-            .context("connecting to the database")?;
-        let store = Store { pool, backend };
-        migrate::run(&store)
-            .await
-            .context("applying database migrations")?;
+        anyhow::Context::context(migrate::run(&store).await, "applying database migrations")?;
         Ok(store)
     }
 
@@ -71,6 +101,16 @@ impl Store {
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Whether several Cores may share this database (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
+    /// Closes every connection (Core is stopping).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 }
 

@@ -97,7 +97,34 @@ impl Store {
         Ok(secret)
     }
 
-    /// Removes a plugin's token (on uninstall).
+    /// Replaces the token one Core gives a plugin's processes, leaving other
+    /// Cores' tokens for the plugin alone (several Cores on one database).
+    pub async fn rotate_core_plugin_token(
+        &self,
+        plugin_id: &str,
+        core_id: &str,
+    ) -> anyhow::Result<String> {
+        let secret = new_secret();
+        let name = format!("plugin {plugin_id} on core {core_id}");
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM tokens WHERE plugin_id = $1 AND name = $2")
+            .bind(plugin_id)
+            .bind(&name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO tokens (id, user_id, plugin_id, name, hash, created_at) VALUES ($1, NULL, $2, $3, $4, $5)")
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(plugin_id)
+            .bind(&name)
+            .bind(hash(&secret))
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(secret)
+    }
+
+    /// Removes every token of a plugin, whichever Core holds it (on uninstall).
     pub async fn delete_plugin_token(&self, plugin_id: &str) -> anyhow::Result<()> {
         sqlx::query("DELETE FROM tokens WHERE plugin_id = $1")
             .bind(plugin_id)
