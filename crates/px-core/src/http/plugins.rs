@@ -95,7 +95,7 @@ async fn record(
             .reason
             .as_ref()
             .map(|r| format!("{}: {}", r.code.as_str(), r.message)),
-        remote_addr: Some(peer.to_string()),
+        remote_addr: Some(peer.ip().to_string()),
         ..AuditEntry::default()
     };
     if let Err(error) = state.store.audit_insert(entry).await {
@@ -232,6 +232,7 @@ async fn uninstall(
                 .plugin_id
         }
     };
+    let removed = state.plugins.detail(&id).await?.map(|d| d.summary);
     if !state.plugins.uninstall(&id).await? {
         return Err(ApiError::not_found(format!("plugin {id} is not installed")));
     }
@@ -239,8 +240,12 @@ async fn uninstall(
         actor: caller.actor.clone(),
         action: "uninstall".to_owned(),
         plugin_id: Some(id.clone()),
+        version: removed.as_ref().map(|s| s.version.clone()),
+        revision: removed
+            .and_then(|s| s.revision)
+            .and_then(|r| i64::try_from(r).ok()),
         result: "success".to_owned(),
-        remote_addr: Some(peer.to_string()),
+        remote_addr: Some(peer.ip().to_string()),
         ..AuditEntry::default()
     };
     if let Err(error) = state.store.audit_insert(entry).await {
