@@ -74,6 +74,13 @@ impl EventBus {
         self.live.subscribe()
     }
 
+    /// Continues numbering after `seq` (a restarted Core, after what it kept
+    /// on disk), so `seq` keeps increasing across restarts.
+    pub fn resume_after(&self, seq: u64) {
+        let mut state = self.lock();
+        state.last_seq = state.last_seq.max(seq);
+    }
+
     /// The last `seq` handed out (0 before the first message).
     pub fn last_seq(&self) -> u64 {
         self.lock().last_seq

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod event_log;
 pub mod events;
 pub mod http;
 pub mod metrics;
@@ -45,6 +46,17 @@ pub async fn serve(
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let store = Store::connect_with(&config.database_url(), &config.store).await?;
     let plugins = plugins::Manager::new(config.clone(), store.clone()).await?;
+    plugins.events().resume_after(
+        store
+            .events_max_seq()
+            .await
+            .context("reading the kept event stream")?,
+    );
+    let event_log = event_log::EventLog::spawn(
+        store.clone(),
+        plugins.events().clone(),
+        event_log::Bounds::default(),
+    );
     plugins
         .recover()
         .await
@@ -53,6 +65,7 @@ pub async fn serve(
         config,
         store,
         plugins: plugins.clone(),
+        event_log: event_log.clone(),
         metrics: Arc::new(metrics::Metrics::new()),
         throttle: Arc::default(),
     };
@@ -66,5 +79,6 @@ pub async fn serve(
         .await;
     pruning.abort();
     plugins.shutdown().await;
+    event_log.stop().await;
     served.context("serving HTTP")
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::LoginThrottle;
 use crate::config::Config;
+use crate::event_log::EventLog;
 use crate::metrics::Metrics;
 use crate::plugins::Manager;
 use crate::store::Store;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub store: Store,
     /// Installed plugins and their lifecycle.
     pub plugins: Arc<Manager>,
+    /// The `plugin.dev.logs` stream kept on disk.
+    pub event_log: Arc<EventLog>,
     /// Dev-loop metrics and alert state.
     pub metrics: Arc<Metrics>,
     /// Failed-login bookkeeping.

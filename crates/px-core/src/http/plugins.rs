@@ -22,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
-use crate::events::RING_CAPACITY;
+use crate::event_log::{MAX_TAIL, ReadQuery};
 use crate::http::ApiError;
 use crate::http::openapi::Denied;
 use crate::plugins::{InstallOutcome, Source};
@@ -349,10 +349,16 @@ async fn rollback(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct LogsQuery {
-    /// At most this many of the newest messages (default 200).
+    /// At most this many of the newest matching messages (default 200, at most 10000).
     tail: Option<usize>,
-    /// Only messages with a `seq` greater than this.
-    since: Option<u64>,
+    /// Only messages at or after this time (epoch ms).
+    since: Option<i64>,
+    /// Only messages before this time (epoch ms).
+    until: Option<i64>,
+    /// Only messages of this install.
+    install_id: Option<String>,
+    /// Only messages with a `seq` greater than this (a cursor from an earlier answer).
+    after_seq: Option<u64>,
 }
 
 /// Recent log lines and lifecycle events of a plugin.
@@ -360,13 +366,14 @@ struct LogsQuery {
     get,
     path = "/api/plugins/{id}/logs",
     tag = "plugins",
-    description = "Permission: `plugin:read`. Recent messages of the `plugin.dev.logs` channel \
-        for this plugin, oldest first.",
+    description = "Permission: `plugin:read`. Messages of the `plugin.dev.logs` channel for \
+        this plugin, oldest first: the newest `tail` that match. Kept on disk for \
+        `audit.retention_days`, also after the plugin is uninstalled and across restarts.",
     security(("bearer" = []), ("session" = [])),
     params(("id" = String, Path, description = "plugin id"), LogsQuery),
     responses(
         (status = 200, description = "recent messages", body = px_api::LogsResponse),
-        (status = 404, description = "not installed", body = px_api::ErrorBody),
+        (status = 404, description = "nothing known of this plugin", body = px_api::ErrorBody),
         Denied,
     )
 )]
@@ -377,9 +384,19 @@ async fn logs(
     Query(query): Query<LogsQuery>,
 ) -> Result<Json<px_api::LogsResponse>, ApiError> {
     caller.require("plugin:read")?;
-    let tail = query.tail.unwrap_or(DEFAULT_TAIL).min(RING_CAPACITY);
-    match state.plugins.logs(&id, tail, query.since) {
-        Some(logs) => Ok(Json(logs)),
-        None => Err(ApiError::not_found(format!("plugin {id} is not installed"))),
+    let read = ReadQuery {
+        since: query.since,
+        until: query.until,
+        install_id: query.install_id,
+        after_seq: query.after_seq,
+        tail: query.tail.unwrap_or(DEFAULT_TAIL).min(MAX_TAIL),
+    };
+    let messages = state.event_log.read(&id, &read).await?;
+    if messages.is_empty()
+        && !state.plugins.is_installed(&id)
+        && !state.event_log.knows(&id).await?
+    {
+        return Err(ApiError::not_found(format!("plugin {id} is not installed")));
     }
+    Ok(Json(px_api::LogsResponse { messages }))
 }

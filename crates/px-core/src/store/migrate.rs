@@ -16,6 +16,7 @@ const SQLITE: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/sqlite/0004_artifacts.sql"),
     ),
+    (5, include_str!("../../migrations/sqlite/0005_events.sql")),
 ];
 
 /// (version, sql) for PostgreSQL.
@@ -33,6 +34,7 @@ const POSTGRES: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/postgres/0004_artifacts.sql"),
     ),
+    (5, include_str!("../../migrations/postgres/0005_events.sql")),
 ];
 
 /// Advisory lock key of the migrator ("pxmigrat").

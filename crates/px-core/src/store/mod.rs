@@ -11,6 +11,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod cluster;
 mod connect;
+pub mod events;
 mod migrate;
 pub mod plugins;
 pub mod sessions;
