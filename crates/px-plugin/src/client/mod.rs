@@ -35,6 +35,21 @@ impl std::fmt::Debug for CoreClient {
     }
 }
 
+/// Filters of `GET /api/plugins/{id}/logs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogsQuery {
+    /// At most this many of the newest matching messages.
+    pub tail: usize,
+    /// Only messages at or after (epoch ms).
+    pub since: Option<i64>,
+    /// Only messages before (epoch ms).
+    pub until: Option<i64>,
+    /// Only messages of this install.
+    pub install_id: Option<String>,
+    /// Only messages with a greater `seq`.
+    pub after_seq: Option<u64>,
+}
+
 /// A Core answer that is an error body (not an install report).
 #[derive(Debug, thiserror::Error)]
 #[error("core answered {status}: {message}{hint}")]
@@ -159,16 +174,27 @@ impl CoreClient {
             .await
     }
 
-    /// `GET /api/plugins/{id}/logs?tail=N[&since=S]`.
-    pub async fn logs(
-        &self,
-        id: &str,
-        tail: usize,
-        since: Option<u64>,
-    ) -> anyhow::Result<LogsResponse> {
-        let mut path = format!("/api/plugins/{id}/logs?tail={tail}");
-        if let Some(since) = since {
-            path.push_str(&format!("&since={since}"));
+    /// `GET /api/plugins/{id}/logs` with the filters of `query`.
+    pub async fn logs(&self, id: &str, query: &LogsQuery) -> anyhow::Result<LogsResponse> {
+        let mut path = format!("/api/plugins/{id}/logs?tail={}", query.tail);
+        for (name, value) in [
+            ("since", query.since.map(|v| v.to_string())),
+            ("until", query.until.map(|v| v.to_string())),
+            ("after_seq", query.after_seq.map(|v| v.to_string())),
+        ] {
+            if let Some(value) = value {
+                path.push_str(&format!("&{name}={value}"));
+            }
+        }
+        if let Some(install) = &query.install_id {
+            // install ids are UUIDs; anything else is refused before sending
+            anyhow::ensure!(
+                install
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                "an install id has only letters, digits and '-'"
+            );
+            path.push_str(&format!("&install_id={install}"));
         }
         self.json(self.request(reqwest::Method::GET, &path)).await
     }
