@@ -120,3 +120,29 @@ fn dev_json_prints_one_object_per_line() {
     assert_eq!(report["report"]["install_id"], live["install_id"]);
     assert_eq!(dev.interrupt(), 0);
 }
+
+#[test]
+fn a_change_during_a_build_cancels_and_restarts_it() {
+    let core = LiveCore::start(100);
+    let project = core.new_project("slow");
+    let manifest = project.join("manifest.json");
+    edit(&manifest, "\"build\": {", "\"build\": {\n    \"command\": \"sleep 2\",");
+    let mut command = core.cli(&project);
+    command.args(["dev", "--watch"]);
+    let dev = Running::spawn(command);
+    dev.expect("r1 live in", LIMIT);
+
+    let server = project.join("server.py");
+    edit(&server, "{greeting} from", "{greeting} v2 from");
+    std::thread::sleep(Duration::from_millis(700)); // the v2 build is sleeping now
+    edit(&server, "v2 from", "v3 from");
+    let live = dev.expect("live in", LIMIT);
+    assert!(live.contains("r2"), "{live}");
+    let (_, body) = core.hello("com.example.slow");
+    assert!(body.contains("v3 from"), "the cancelled v2 build was installed: {body}");
+    std::thread::sleep(Duration::from_millis(500));
+    let seen = dev.seen.clone();
+    assert_eq!(dev.interrupt(), 0);
+    let output = seen.lock().unwrap().join("\n");
+    assert!(!output.contains("r3"), "{output}");
+}

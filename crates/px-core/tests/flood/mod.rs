@@ -110,6 +110,13 @@ pub async fn next(socket: &mut Socket, limit: Duration) -> ServerMessage {
     }
 }
 
+/// The next server frame, or `None` when nothing comes within `quiet`.
+pub async fn next_within(socket: &mut Socket, quiet: Duration) -> Option<ServerMessage> {
+    tokio::time::timeout(quiet, next(socket, Duration::from_secs(600)))
+        .await
+        .ok()
+}
+
 /// The next control frame (skipping log messages), within `limit`.
 pub async fn next_control(socket: &mut Socket, limit: Duration) -> ServerControl {
     loop {

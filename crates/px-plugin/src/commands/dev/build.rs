@@ -1,6 +1,7 @@
-//! One cancellable build: `px-plugin build DIR` run as a child process in its
-//! own process group, so a build still running when new changes arrive can be
-//! killed together with its `build.command`.
+//! One build. With a `build.command`, `px-plugin build DIR` runs as a child
+//! process in its own process group, so a build still running when new
+//! changes arrive can be killed together with its command; without one, the
+//! files are copied in-process.
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,34 @@ pub async fn build(
             plugin_id: loaded.manifest.id,
         };
         return BuildEnd::Built(built, hash);
+    }
+    // Without a build command, building only copies files: done here, at
+    // once (nothing long to cancel). An invalid manifest goes to the child,
+    // which prints its diagnostics.
+    if let Ok(loaded) = px_manifest::load_dir(&dir)
+        && loaded
+            .manifest
+            .build
+            .as_ref()
+            .is_some_and(|b| b.command.is_none())
+    {
+        let plugin_id = loaded.manifest.id.clone();
+        let project = dir.clone();
+        let copied = tokio::task::spawn_blocking(move || {
+            px_bundle::build_dist(&project, &loaded.manifest, &mut |_| {})
+        })
+        .await;
+        return match copied {
+            Ok(Ok(dist)) => BuildEnd::Built(
+                Built {
+                    artifact: Artifact::Dir(dist),
+                    plugin_id,
+                },
+                hash,
+            ),
+            Ok(Err(err)) => failed(Some(hash), err.to_string(), Vec::new()),
+            Err(err) => failed(Some(hash), err.to_string(), Vec::new()),
+        };
     }
     match run_child(&dir, cancel).await {
         Ok(Some((true, _))) => match identity(&dir.join("dist")) {
