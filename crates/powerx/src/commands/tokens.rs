@@ -16,7 +16,7 @@ pub enum Tokens {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// List tokens (never their secrets).
+    /// List tokens (never their secrets): id, owner, label, state, creation and last use (UTC).
     List {
         /// Only this user's tokens.
         #[arg(long)]
@@ -48,7 +48,19 @@ impl Tokens {
                     } else {
                         "active"
                     };
-                    println!("{}\t{}\t{}\t{}", t.id, t.owner, t.name, state);
+                    let last_used = t.last_used_at.map_or_else(
+                        || "never used".to_owned(),
+                        |at| format!("last used {}", when(at)),
+                    );
+                    println!(
+                        "{}\t{}\t{}\t{}\tcreated {}\t{}",
+                        t.id,
+                        t.owner,
+                        t.name,
+                        state,
+                        when(t.created_at),
+                        last_used
+                    );
                 }
             }
             Tokens::Revoke { id, store } => {
@@ -61,4 +73,14 @@ impl Tokens {
         }
         Ok(())
     }
+}
+
+/// An epoch-milliseconds time as RFC 3339 UTC, to the second.
+fn when(epoch_ms: i64) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp(epoch_ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| epoch_ms.to_string())
 }
