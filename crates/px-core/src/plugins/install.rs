@@ -35,7 +35,9 @@ impl Manager {
         if staging.exists() {
             let _ = tokio::fs::remove_dir_all(&staging).await;
         }
-        self.conclude(run, result).await
+        let outcome = self.conclude(run, result).await;
+        self.announce(&outcome.report.plugin_id, "install").await;
+        outcome
     }
 
     /// Goes back to the stable revision, or to `revision` if still on disk,
@@ -45,7 +47,9 @@ impl Manager {
         let _guard = slot.lock().await?;
         let mut run = Run::new(self.events.clone(), "rolling back");
         let result = self.rollback_steps(&mut run, &slot, revision).await;
-        Some(self.conclude(run, result).await)
+        let outcome = self.conclude(run, result).await;
+        self.announce(id, "rollback").await;
+        Some(outcome)
     }
 
     async fn rollback_steps(
@@ -55,6 +59,7 @@ impl Manager {
         revision: Option<u64>,
     ) -> Result<(), Failure> {
         run.plugin_id = slot.id.clone();
+        let _cluster = self.store.lock_plugin(&slot.id).await.or_internal()?;
         let stable = self
             .store
             .plugin(&slot.id)
@@ -65,7 +70,11 @@ impl Manager {
             .or(stable)
             .ok_or_else(|| Failure::bad_request(format!("{} has no stable revision", slot.id)))?;
         let row = self.store.revision(&slot.id, target).await.or_internal()?;
-        let dir = self.paths.revision(&slot.id, target);
+        let fetched = match &row {
+            Some(row) => self.revision_on_disk(&slot.id, target, &row.digest).await,
+            None => Err(anyhow::anyhow!("no such revision")),
+        };
+        let dir = fetched.unwrap_or_else(|_| self.paths.revision(&slot.id, target));
         let Some(row) = row.filter(|_| dir.is_dir()) else {
             return Err(Failure::bad_request(format!(
                 "revision {target} is no longer on disk"
@@ -119,6 +128,8 @@ impl Manager {
                 break (slot, guard);
             }
         };
+        // the same plugin's installs on other Cores of a shared database wait too
+        let _cluster = self.store.lock_plugin(&slot.id).await.or_internal()?;
         let others = self.all_slots();
         let resolved = run
             .phase(Phase::Resolve, async { check::resolve(&manifest, &others) })
@@ -240,6 +251,11 @@ impl Manager {
             })
             .await
             .or_internal()?;
+        if let Err(failure) = self.publish_revision(id, revision, &target).await {
+            let _ = self.store.delete_revision(id, revision).await;
+            let _ = std::fs::remove_dir_all(&target);
+            return Err(failure);
+        }
         Ok(revision)
     }
 

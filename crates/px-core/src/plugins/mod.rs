@@ -6,14 +6,21 @@
 //! Each plugin has a [`slot::Slot`] whose async mutex serializes that plugin's
 //! installs, rollbacks, restarts and uninstall; different plugins proceed in
 //! parallel. The proxy reads a slot's route lock-free (`ArcSwap`).
+//!
+//! When several Cores share one PostgreSQL database, an advisory lock per
+//! plugin extends that serialization across Cores, revisions are kept in the
+//! database's artifact store (`shared`), and every Core follows the others'
+//! installs with its own processes (`follow`).
 
 mod check;
+mod follow;
 mod install;
 mod launch;
 mod paths;
 mod receive;
 mod recover;
 mod run;
+mod shared;
 mod slot;
 mod supervise;
 mod views;
@@ -58,6 +65,8 @@ pub struct Manager {
     serial: AtomicU64,
     shutting_down: AtomicBool,
     me: Weak<Manager>,
+    /// Set when several Cores may share the database (PostgreSQL).
+    cluster: Option<follow::Membership>,
 }
 
 impl Manager {
@@ -69,6 +78,10 @@ impl Manager {
         }
         px_runtime::spawn_orphan_reaper();
         let paths = Paths::new(&config.data_dir);
+        let cluster = store
+            .is_shared()
+            .then(|| follow::Membership::new(&config.data_dir))
+            .transpose()?;
         Ok(Arc::new_cyclic(|me| Manager {
             config,
             store,
@@ -81,6 +94,7 @@ impl Manager {
             serial: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             me: me.clone(),
+            cluster,
         }))
     }
 
@@ -114,6 +128,9 @@ impl Manager {
     /// Stops every plugin process gracefully (Core is shutting down).
     pub async fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
+        if let Some(cluster) = &self.cluster {
+            cluster.stop();
+        }
         let slots: Vec<Arc<Slot>> = self.all_slots();
         let stops = slots.into_iter().map(|slot| async move {
             let running = slot.current();
@@ -153,7 +170,15 @@ impl Manager {
         if let Some(slot) = self.slot(id) {
             return Ok(slot);
         }
-        let token = self.store.rotate_plugin_token(id).await?;
+        let token = match &self.cluster {
+            // other Cores' processes of this plugin keep their own tokens
+            Some(cluster) => {
+                self.store
+                    .rotate_core_plugin_token(id, &cluster.core_id)
+                    .await?
+            }
+            None => self.store.rotate_plugin_token(id).await?,
+        };
         let mut slots = self
             .slots
             .write()

@@ -22,6 +22,10 @@ impl Manager {
         self.kill_leftovers();
 
         for row in self.store.unfinished_revisions().await? {
+            // on a shared database another Core may be installing it right now
+            let Some(_free) = self.store.try_lock_plugin(&row.plugin_id).await? else {
+                continue;
+            };
             let reason = Reason {
                 code: ReasonCode::Interrupted,
                 message: "Core stopped before this install finished".to_owned(),
@@ -72,14 +76,11 @@ impl Manager {
                 None => slot.set_state(PluginState::Failed),
             }
         }
+        self.start_following();
         Ok(())
     }
 
     async fn stable_target(&self, id: &str, revision: u64) -> Option<Target> {
-        let dir = self.paths.revision(id, revision);
-        let manifest = px_manifest::load_dir(&dir)
-            .inspect_err(|error| tracing::error!(plugin = id, revision, %error, "stable revision is unreadable"))
-            .ok()?;
         let digest = self
             .store
             .revision(id, revision)
@@ -88,6 +89,20 @@ impl Manager {
             .flatten()
             .map(|r| r.digest)
             .unwrap_or_default();
+        let dir = self
+            .revision_on_disk(id, revision, &digest)
+            .await
+            .inspect_err(|error| {
+                tracing::error!(
+                    plugin = id,
+                    revision,
+                    "stable revision is not available: {error:#}"
+                )
+            })
+            .ok()?;
+        let manifest = px_manifest::load_dir(&dir)
+            .inspect_err(|error| tracing::error!(plugin = id, revision, %error, "stable revision is unreadable"))
+            .ok()?;
         Some(Target {
             manifest: Arc::new(manifest.manifest),
             revision,
@@ -216,19 +231,11 @@ impl Manager {
         let Some(_guard) = slot.lock().await else {
             return Ok(false);
         };
-        slot.live().removed = true;
-        let running = slot.current();
-        slot.point_to(None);
-        self.remove_slot(&slot);
-        if let Some(running) = running {
-            drain_and_stop(running).await;
-        }
-        let dir = self.paths.plugin(id);
-        if dir.exists() {
-            tokio::fs::remove_dir_all(&dir).await?;
-        }
+        let cluster = self.store.lock_plugin(id).await?;
+        self.tear_down(&slot).await?;
         self.store.delete_plugin(id).await?;
         self.store.delete_plugin_token(id).await?;
+        drop(cluster);
         self.emit(
             &slot,
             None,
@@ -237,6 +244,24 @@ impl Manager {
             format!("{id} was uninstalled"),
             serde_json::Map::new(),
         );
+        self.announce(id, "uninstall").await;
         Ok(true)
+    }
+
+    /// Stops a plugin on this Core and removes its route and files. The
+    /// slot lock is held; the store is left alone.
+    pub(crate) async fn tear_down(&self, slot: &Arc<Slot>) -> anyhow::Result<()> {
+        slot.live().removed = true;
+        let running = slot.current();
+        slot.point_to(None);
+        self.remove_slot(slot);
+        if let Some(running) = running {
+            drain_and_stop(running).await;
+        }
+        let dir = self.paths.plugin(&slot.id);
+        if dir.exists() {
+            tokio::fs::remove_dir_all(&dir).await?;
+        }
+        Ok(())
     }
 }
