@@ -66,8 +66,12 @@ async fn first_start(store: &StoreArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let password = px_core::store::tokens::new_secret().trim_start_matches("pxt_")[..20].to_owned();
-    store.add_user("admin", "admin", Some(&password)).await?;
-    println!("created user admin with one-time password: {password}");
+    match store.add_user("admin", "admin", Some(&password)).await {
+        Ok(_) => println!("created user admin with one-time password: {password}"),
+        // another Core on the same database got there first
+        Err(_) if store.user_by_name("admin").await?.is_some() => {}
+        Err(error) => return Err(error),
+    }
     Ok(())
 }
 

@@ -42,9 +42,13 @@ impl Manager {
                     row.duration_ms,
                 )
                 .await?;
-            self.store
-                .record_outcome(&row.plugin_id, Some(&reason), None)
-                .await?;
+            // unless another Core has installed a newer revision since
+            let stable = self.store.plugin(&row.plugin_id).await?;
+            if stable.and_then(|p| p.stable_revision) < Some(row.revision) {
+                self.store
+                    .record_outcome(&row.plugin_id, Some(&reason), None)
+                    .await?;
+            }
             self.events.event(crate::events::Event {
                 plugin_id: row.plugin_id.clone(),
                 revision: Some(row.revision),
