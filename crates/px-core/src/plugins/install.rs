@@ -313,9 +313,14 @@ impl Manager {
         if let Some(process) = &new.process {
             let probation = Instant::now();
             let limit = Duration::from_millis(self.config.policy.dev.probation_ms);
-            let crashed = tokio::select! {
-                () = tokio::time::sleep(limit) => None,
-                status = process.exited() => Some(status),
+            // no timer for a zero probation: a tokio sleep rounds up to the next 1 ms tick
+            let crashed = if limit.is_zero() {
+                process.exit_status()
+            } else {
+                tokio::select! {
+                    () = tokio::time::sleep(limit) => None,
+                    status = process.exited() => Some(status),
+                }
             };
             run.record(Phase::Probation, probation, crashed.is_none());
             if let Some(status) = crashed {
@@ -413,13 +418,17 @@ impl Manager {
                 .store
                 .record_outcome(&run.plugin_id, reason.as_ref(), Some(run.elapsed_ms()))
                 .await;
-            stable = self
-                .store
-                .plugin(&run.plugin_id)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|p| p.stable_revision);
+            // a success made the new revision stable: no need to read it back
+            stable = match (&result, run.revision) {
+                (Ok(()), Some(revision)) => Some(revision),
+                _ => self
+                    .store
+                    .plugin(&run.plugin_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|p| p.stable_revision),
+            };
         }
         let status = result.as_ref().err().map_or(StatusCode::OK, |f| f.status);
         let report = run.finish(result.as_ref().map(|_| ()), stable);

@@ -64,6 +64,10 @@ impl Manager {
             });
         }
 
+        // All database work first, then every start at once: a start writes
+        // an audit row when it is done, and overlapping SQLite writers wait
+        // on each other (busy timeout), which made this loop take seconds.
+        let mut starts = Vec::new();
         for plugin in self.store.plugins().await? {
             let slot = self
                 .slot_or_create(&plugin.id, PluginState::Starting)
@@ -73,12 +77,13 @@ impl Manager {
                 None => None,
             };
             match target {
-                Some(target) => {
-                    let manager = self.arc();
-                    tokio::spawn(async move { manager.start_recovered(slot, target).await });
-                }
+                Some(target) => starts.push((slot, target)),
                 None => slot.set_state(PluginState::Failed),
             }
+        }
+        for (slot, target) in starts {
+            let manager = self.arc();
+            tokio::spawn(async move { manager.start_recovered(slot, target).await });
         }
         self.start_following();
         Ok(())
