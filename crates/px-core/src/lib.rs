@@ -68,14 +68,19 @@ pub async fn serve(
         event_log: event_log.clone(),
         metrics: Arc::new(metrics::Metrics::new()),
         throttle: Arc::default(),
+        shutdown: tokio_util::sync::CancellationToken::new(),
     };
     let pruning = retention::spawn(
         state.store.clone(),
         state.config.policy.audit.retention_days,
     );
+    let closing = state.shutdown.clone();
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closing.cancel();
+        })
         .await;
     pruning.abort();
     plugins.shutdown().await;

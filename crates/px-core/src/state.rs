@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Failed-login bookkeeping.
     pub throttle: Arc<LoginThrottle>,
+    /// Cancelled when Core begins to shut down (long-lived connections close on it).
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for AppState {

@@ -265,3 +265,30 @@ async fn a_slow_consumer_is_told_what_it_missed_and_slows_nobody() {
     assert!(lines < LINES);
     core.stop().await;
 }
+
+#[tokio::test]
+async fn shutting_down_core_closes_sockets_with_going_away() {
+    use futures_util::StreamExt as _;
+    let core = Core::start().await;
+    let mut socket = connect(&core.url, Some(&core.token)).await.unwrap();
+    subscribe(&mut socket, "*", None).await;
+    assert!(matches!(
+        next_control(&mut socket, WAIT).await,
+        ServerControl::Subscribed { .. }
+    ));
+    let stopping = tokio::spawn(core.stop());
+    let close = loop {
+        match tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("a close frame")
+        {
+            Some(Ok(tungstenite::Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    let frame = close.expect("a close frame with a code");
+    assert_eq!(u16::from(frame.code), 1001, "{frame:?}");
+    assert!(frame.reason.contains("shutting down"), "{frame:?}");
+    stopping.await.unwrap();
+}

@@ -19,6 +19,7 @@ use futures_util::SinkExt as _;
 use px_api::{ALL_PLUGINS, ClientOp, LOGS_CHANNEL, LogMessage, ServerControl};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -67,9 +68,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 )]
 async fn upgrade(State(state): State<AppState>, caller: Caller, ws: WebSocketUpgrade) -> Response {
     let bus = state.plugins.events().clone();
+    let shutdown = state.shutdown.clone();
     ws.max_message_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| async move {
-            Connection::new(caller, socket).serve(&bus).await;
+            Connection::new(caller, socket).serve(&bus, &shutdown).await;
         })
 }
 
@@ -100,7 +102,7 @@ impl Connection {
         }
     }
 
-    async fn serve(mut self, bus: &EventBus) {
+    async fn serve(mut self, bus: &EventBus, shutdown: &CancellationToken) {
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut heard = Instant::now();
         let end = loop {
@@ -129,6 +131,7 @@ impl Connection {
                         break End::Gone;
                     }
                 }
+                _ = shutdown.cancelled() => break End::Close(close_code::AWAY, "Core is shutting down"),
                 _ = ping.tick() => {
                     if heard.elapsed() > SILENCE_LIMIT {
                         break End::Close(close_code::POLICY, "no pong");
