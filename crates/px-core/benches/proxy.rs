@@ -113,10 +113,10 @@ fn write_plugin(dir: &std::path::Path) {
     .unwrap();
 }
 
-/// The port Core gave the plugin, read from the process's environment.
-fn plugin_port(core: &Core) -> u16 {
-    let pids = common::plugin_pids(ID, core.data.path());
-    assert_eq!(pids.len(), 1, "one fast plugin process runs");
+/// The port Core gave plugin `id`, read from its process's environment.
+fn plugin_port(core: &Core, id: &str) -> u16 {
+    let pids = common::plugin_pids(id, core.data.path());
+    assert_eq!(pids.len(), 1, "one {id} process runs");
     common::environ(pids[0])
         .into_iter()
         .find_map(|(k, v)| (k == "PORT").then(|| v.parse().ok()).flatten())
@@ -148,7 +148,7 @@ async fn bench() {
     write_plugin(&dir);
     let (status, report) = core.install_dir(&dir).await;
     assert_eq!(status, 200, "{report:?}");
-    let port = plugin_port(&core);
+    let port = plugin_port(&core, ID);
     let direct_url = format!("http://127.0.0.1:{port}/hello");
     let proxied_url = format!("{}/_p/{ID}/api/hello", core.url);
     let token = core.token.clone();
@@ -179,6 +179,7 @@ async fn bench() {
         let proxied = run(proxied_url.clone(), threads, connections, token).await;
         line(label, direct, proxied);
     }
+
     core.stop().await;
 }
 
