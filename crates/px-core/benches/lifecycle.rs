@@ -7,7 +7,8 @@
 //! 3. Core restart with many plugins installed: time until all serve.
 //!
 //! `PX_BENCH_QUICK=1` runs a few iterations of each, as a smoke test;
-//! `PX_BENCH_ONLY=share|reloads|restart` runs one section.
+//! `PX_BENCH_ONLY=share|reloads|restart` runs one section; `PX_BENCH_RELOADS=N`
+//! sets the number of reloads.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -269,6 +270,11 @@ async fn core_share(kind: Kind) {
 
 async fn many_reloads() {
     let runs = if quick() { 30 } else { 1_000 };
+    // PX_BENCH_RELOADS=N: a longer run, to tell a leak from buffers filling up
+    let runs = std::env::var("PX_BENCH_RELOADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(runs);
     let core = Core::start_with(Options {
         probation_ms: 0,
         health_timeout_ms: 10_000,
@@ -284,7 +290,11 @@ async fn many_reloads() {
         rss_kb(),
     );
     let started = Instant::now();
+    let mut rss_half = 0;
     for n in 0..runs {
+        if n == runs / 2 {
+            rss_half = rss_kb();
+        }
         let dir = core.plugin(
             "hello",
             common::HELLO,
@@ -310,10 +320,11 @@ async fn many_reloads() {
     println!("  open fds          {fds0} -> {fds1}");
     println!("  plugin processes  {procs0} -> {procs1}");
     println!(
-        "  RSS               {} KiB -> {} KiB ({:+.1} MB; goal <= 10 MB)",
+        "  RSS               {} KiB -> {} KiB ({:+.1} MB; goal <= 10 MB); {:+.1} MB of it in the second half",
         rss0,
         rss1,
-        (rss1 as f64 - rss0 as f64) / 1024.0
+        (rss1 as f64 - rss0 as f64) / 1024.0,
+        (rss1 as f64 - rss_half as f64) / 1024.0
     );
     core.stop().await;
 }
