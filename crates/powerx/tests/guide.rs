@@ -111,3 +111,24 @@ fn run_block(session: &mut Session, block: &Block) {
         );
     }
 }
+
+#[test]
+fn every_failure_reason_has_a_section() {
+    let text = std::fs::read_to_string(docs::repo().join(GUIDE)).unwrap();
+    let api: serde_json::Value = serde_json::from_str(px_core::http::openapi::served()).unwrap();
+    let codes = api["components"]["schemas"]["ReasonCode"]["enum"]
+        .as_array()
+        .unwrap();
+    assert!(codes.len() >= 11);
+    for code in codes {
+        let code = code.as_str().unwrap();
+        // bad_request and forbidden are policy refusals, under "Permission errors"
+        let found = match code {
+            "bad_request" | "forbidden" => {
+                text.contains("### Permission errors") && text.contains(&format!("`{code}`"))
+            }
+            _ => text.contains(&format!("\n### `{code}`\n")),
+        };
+        assert!(found, "{GUIDE} has no section for the reason code {code}");
+    }
+}
