@@ -18,16 +18,73 @@ use px_runtime::{LogSink, SpawnSpec, Spawner};
 const FAKE_CORE: &str = "PX_RUNTIME_TEST_FAKE_CORE";
 const SECRET: &str = "PX_SECRET_TEST";
 
+/// The tests of this binary, run by the small libtest-compatible `main` below
+/// (they need the whole process to themselves, so no harness threads).
+const TESTS: &[(&str, fn())] = &[
+    (
+        "plugin_dies_with_core_and_sees_none_of_its_environment",
+        plugin_dies_with_core_and_sees_none_of_its_environment,
+    ),
+    (
+        "starts_and_stops_leave_nothing_behind",
+        starts_and_stops_leave_nothing_behind,
+    ),
+];
+
+/// Options of libtest's command line that take a value.
+const VALUED_OPTIONS: &[&str] = &[
+    "--format",
+    "--test-threads",
+    "--color",
+    "--logfile",
+    "--skip",
+];
+
+/// Speaks enough of libtest's command line for `cargo test` and `cargo
+/// nextest` (`--list --format terse`, `--exact NAME`, name filters).
 fn main() {
     if std::env::var_os(FAKE_CORE).is_some() {
         fake_core();
     }
-    print!("test plugin_dies_with_core_and_sees_none_of_its_environment ... ");
-    plugin_dies_with_core_and_sees_none_of_its_environment();
-    println!("ok");
-    print!("test starts_and_stops_leave_nothing_behind ... ");
-    starts_and_stops_leave_nothing_behind();
-    println!("ok");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        if !args.iter().any(|a| a == "--ignored") {
+            for (name, _) in TESTS {
+                println!("{name}: test");
+            }
+        }
+        return;
+    }
+    let exact = args.iter().any(|a| a == "--exact");
+    let mut filters = Vec::new();
+    let mut skip_value = false;
+    for arg in &args {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        if arg.starts_with("--") {
+            skip_value = VALUED_OPTIONS.contains(&arg.as_str());
+        } else {
+            filters.push(arg.as_str());
+        }
+    }
+    let selected = |name: &str| {
+        filters.is_empty()
+            || filters
+                .iter()
+                .any(|f| if exact { *f == name } else { name.contains(f) })
+    };
+    let mut passed = 0;
+    for (name, test) in TESTS.iter().filter(|(name, _)| selected(name)) {
+        println!("test {name} ...");
+        test();
+        println!("test {name} ... ok");
+        passed += 1;
+    }
+    let filtered = TESTS.len() - passed;
+    println!(
+        "\ntest result: ok. {passed} passed; 0 failed; 0 ignored; 0 measured; {filtered} filtered out"
+    );
 }
 
 fn plugin_dies_with_core_and_sees_none_of_its_environment() {
