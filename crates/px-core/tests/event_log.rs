@@ -73,6 +73,8 @@ async fn survives_a_restart_and_reads_back_with_filters() {
     let dir = core.plugin("hello", HELLO, "1.0.0", |_| {});
     let (status, first) = core.install_dir(&dir).await;
     assert_eq!(status, 200, "{first:?}");
+    // the first install's last event may be published as its answer goes out
+    tokio::time::sleep(Duration::from_millis(20)).await;
     let between = px_core::store::now_ms();
     tokio::time::sleep(Duration::from_millis(5)).await;
     let (status, second) = core.install_dir(&dir).await;
