@@ -338,3 +338,47 @@ async fn the_proxy_strips_credentials_and_streams_bodies() {
         (404, Some("not_found"))
     );
 }
+
+#[tokio::test]
+async fn an_install_finishes_when_its_client_goes_away() {
+    let core = Core::start_with(Options {
+        probation_ms: 1_500,
+        ..Options::default()
+    })
+    .await;
+    let v1 = core.plugin("v1", HELLO, "1.0.0", |_| {});
+    assert_eq!(core.install_dir(&v1).await.0, 200);
+    let v2 = core.plugin("v2", HELLO, "2.0.0", |_| {});
+    // the client gives up during probation, as Ctrl-C in `px-plugin dev` does
+    let body = serde_json::json!({"source": {"kind": "dir", "path": v2}});
+    let gave_up = core
+        .authed(
+            core.client
+                .post(format!("{}/api/plugins/dev/install", core.url)),
+        )
+        .json(&body)
+        .timeout(Duration::from_millis(800))
+        .send()
+        .await;
+    assert!(
+        gave_up.is_err(),
+        "the client should time out during probation"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, detail) = core.get(&format!("/api/plugins/{HELLO}")).await;
+        if detail["stable_revision"] == 2 && detail["state"] == "active" {
+            assert_eq!(detail["version"], "2.0.0", "{detail}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "revision 2 never became stable: {detail}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, audit) = core
+        .get(&format!("/api/audit?plugin_id={HELLO}&action=reload"))
+        .await;
+    assert_eq!(audit["entries"][0]["result"], "success", "{audit}");
+}

@@ -113,6 +113,10 @@ pub(super) async fn audit_denials(
     let status = response.status().as_u16();
     let path = uri.path();
     let on_dev_api = path.starts_with(DEV_API_PREFIX);
+    // a plugin's own answers through the proxy are the plugin's business
+    if is_plugin_api(path) {
+        return response;
+    }
     let audited = response.extensions().get::<Audited>().is_some();
     if !audited && (status == 403 || (status == 401 && on_dev_api)) {
         let actor = match auth::caller_for_headers(&state, &headers).await {
@@ -135,6 +139,13 @@ pub(super) async fn audit_denials(
     response
 }
 
+/// `/_p/{id}/api…`: answered by the plugin, not by Core.
+fn is_plugin_api(path: &str) -> bool {
+    path.strip_prefix("/_p/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, below)| below == "api" || below.starts_with("api/"))
+}
+
 /// The plugin a request is about, when its path or query names one.
 fn plugin_id_of(path: &str, query: Option<&str>) -> Option<String> {
     let from_query = query.and_then(|q| {
@@ -155,6 +166,14 @@ fn plugin_id_of(path: &str, query: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::plugin_id_of;
+
+    #[test]
+    fn plugin_answers_are_not_core_denials() {
+        assert!(super::is_plugin_api("/_p/com.a.b/api"));
+        assert!(super::is_plugin_api("/_p/com.a.b/api/x/y"));
+        assert!(!super::is_plugin_api("/_p/com.a.b/admin/"));
+        assert!(!super::is_plugin_api("/api/plugins/com.a.b"));
+    }
 
     #[test]
     fn finds_the_plugin_in_path_or_query() {

@@ -138,9 +138,23 @@ async fn install(
     body: Body,
 ) -> Result<Response, ApiError> {
     caller.require("plugin:dev")?;
-    let outcome = install_outcome(&state, &headers, body).await;
-    record(&state, &caller, peer, "install", &outcome).await;
+    // the install runs to its end in its own task, even when the client goes
+    // away mid-way (e.g. Ctrl-C in `px-plugin dev` during probation)
+    let outcome = detached(async move {
+        let outcome = install_outcome(&state, &headers, body).await;
+        record(&state, &caller, peer, "install", &outcome).await;
+        outcome
+    })
+    .await?;
     Ok(answer(outcome))
+}
+
+/// Runs a state-changing operation in its own task so a client that
+/// disconnects cannot cancel it half-way; answers when it is done.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work).await.map_err(ApiError::internal)
 }
 
 async fn install_outcome(state: &AppState, headers: &HeaderMap, body: Body) -> InstallOutcome {
@@ -233,7 +247,9 @@ async fn uninstall(
         }
     };
     let removed = state.plugins.detail(&id).await?.map(|d| d.summary);
-    if !state.plugins.uninstall(&id).await? {
+    let plugins = state.plugins.clone();
+    let target = id.clone();
+    if !detached(async move { plugins.uninstall(&target).await }).await?? {
         return Err(ApiError::not_found(format!("plugin {id} is not installed")));
     }
     let entry = AuditEntry {
@@ -337,12 +353,17 @@ async fn rollback(
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::bad_request(format!("expected {{\"revision\":N}}: {e}")))?
     };
-    match state.plugins.rollback(&id, request.revision).await {
-        Some(outcome) => {
-            record(&state, &caller, peer, "rollback", &outcome).await;
-            Ok(answer(outcome))
+    let outcome = detached(async move {
+        let outcome = state.plugins.rollback(&id, request.revision).await;
+        if let Some(outcome) = &outcome {
+            record(&state, &caller, peer, "rollback", outcome).await;
         }
-        None => Err(ApiError::not_found(format!("plugin {id} is not installed"))),
+        outcome.ok_or(id)
+    })
+    .await?;
+    match outcome {
+        Ok(outcome) => Ok(answer(outcome)),
+        Err(id) => Err(ApiError::not_found(format!("plugin {id} is not installed"))),
     }
 }
 

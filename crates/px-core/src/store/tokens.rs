@@ -11,6 +11,9 @@ use super::{Store, now_ms};
 /// Prefix that makes PowerX tokens recognizable in logs and secret scanners.
 pub const TOKEN_PREFIX: &str = "pxt_";
 
+/// How fresh a token's recorded last use is kept, in milliseconds.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
 /// Who a token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenOwner {
@@ -139,19 +142,24 @@ impl Store {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT t.id, t.plugin_id, u.name, u.role FROM tokens t LEFT JOIN users u ON u.id = t.user_id \
-             WHERE t.hash = $1 AND t.revoked_at IS NULL",
+            "SELECT t.id, t.plugin_id, t.last_used_at, u.name, u.role FROM tokens t \
+             LEFT JOIN users u ON u.id = t.user_id WHERE t.hash = $1 AND t.revoked_at IS NULL",
         )
         .bind(hash(secret))
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let id: String = row.try_get("id")?;
-        sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(&id)
-            .execute(self.pool())
-            .await?;
+        let last_used: Option<i64> = row.try_get("last_used_at")?;
+        let now = now_ms();
+        // record use at most once a minute: no database write per proxied request
+        if last_used.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS) {
+            sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&id)
+                .execute(self.pool())
+                .await?;
+        }
         let plugin_id: Option<String> = row.try_get("plugin_id")?;
         if let Some(plugin_id) = plugin_id {
             return Ok(Some(TokenOwner::Plugin { plugin_id }));
