@@ -189,6 +189,10 @@ async fn an_invalid_manifest_is_rejected_with_diagnostics() {
     let reason = report.reason.unwrap();
     assert_eq!(reason.code, ReasonCode::ManifestInvalid);
     assert!(!reason.details.is_empty());
+    assert_eq!(
+        reason.message, "manifest.json has 1 error(s)",
+        "no staging path"
+    );
     core.stop().await;
 }
 

@@ -36,7 +36,8 @@ pub(crate) fn validate(staged: &Path, plugin_ids: &[String]) -> Result<Manifest,
         let mut failure = Failure::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             ReasonCode::ManifestInvalid,
-            error_chain(&error),
+            // name the file as the developer knows it, not Core's staging path
+            error_chain(&error).replace(&format!("{}/", staged.display()), ""),
         );
         if let ManifestError::Invalid { diagnostics, .. } = &error {
             failure.details = diagnostics
