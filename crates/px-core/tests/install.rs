@@ -322,3 +322,31 @@ async fn a_crash_after_probation_is_restarted() {
     assert!(events.iter().any(|e| e == "plugin.restarted"), "{events:?}");
     core.stop().await;
 }
+
+#[tokio::test]
+async fn health_timeout_is_reported_close_to_its_limit() {
+    // a plugin that never listens and ignores SIGTERM: the health phase must
+    // end near the manifest's timeout, not wait out a long graceful stop
+    let (core, status, report) = broken_reload(|m| {
+        m["runtime"]["health"]["timeout_ms"] = 1_000.into();
+        m["runtime"]["entry"] = "sh".into();
+        m["runtime"]["args"] = serde_json::json!(["-c", "trap '' TERM; exec sleep 60"]);
+    })
+    .await;
+    assert_eq!(status, 502);
+    assert_eq!(
+        report.reason.as_ref().unwrap().code,
+        ReasonCode::HealthTimeout
+    );
+    let health = report
+        .phases
+        .iter()
+        .find(|p| p.name == px_api::Phase::Health)
+        .unwrap();
+    assert!(
+        (1_000..1_600).contains(&health.ms),
+        "health phase took {} ms for a 1000 ms timeout",
+        health.ms
+    );
+    core.stop().await;
+}

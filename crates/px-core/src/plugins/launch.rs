@@ -185,7 +185,7 @@ pub(crate) async fn await_health(
             Vec::new(),
         ),
     };
-    process.stop(super::STOP_GRACE).await;
+    process.stop(super::FAILED_START_GRACE).await;
     let mut failure = failure;
     if failure.log_tail.is_empty() {
         failure.log_tail = process.last_stderr(LOG_TAIL);

@@ -45,6 +45,9 @@ use slot::Slot;
 
 /// How long a stopping process gets between `SIGTERM` and `SIGKILL`.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(3);
+/// The same for a new revision that failed before it ever served traffic:
+/// nothing to finish gracefully, and the report waits for the stop.
+pub(crate) const FAILED_START_GRACE: Duration = Duration::from_millis(300);
 /// Longest wait for an old backend's in-flight requests before it is stopped anyway.
 pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// Revisions kept on disk besides the stable one.
