@@ -26,18 +26,48 @@ async fn installs_move_the_series_and_promtool_accepts_them() {
         assert_eq!(status, 502);
     }
 
-    let text = core.client.get(format!("{}/metrics", core.url)).send().await.unwrap().text().await.unwrap();
-    assert_eq!(metric(&text, "plugin_dev_install_total{result=\"success\"}"), 1.0);
-    assert_eq!(metric(&text, "plugin_dev_install_total{result=\"failure\"}"), 2.0);
-    assert_eq!(metric(&text, "plugin_dev_install_consecutive_failures"), 2.0);
+    let text = core
+        .client
+        .get(format!("{}/metrics", core.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(&text, "plugin_dev_install_total{result=\"success\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "plugin_dev_install_total{result=\"failure\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(&text, "plugin_dev_install_consecutive_failures"),
+        2.0
+    );
     assert_eq!(metric(&text, "plugin_dev_rollback_total"), 2.0);
     let rate = metric(&text, "plugin_dev_install_success_rate");
     assert!((rate - 1.0 / 3.0).abs() < 1e-9, "{rate}");
-    assert_eq!(metric(&text, "plugin_dev_install_duration_seconds_count{result=\"failure\"}"), 2.0);
+    assert_eq!(
+        metric(
+            &text,
+            "plugin_dev_install_duration_seconds_count{result=\"failure\"}"
+        ),
+        2.0
+    );
 
     let (status, alerts) = core.get("/api/alerts").await;
     assert_eq!(status, 200);
-    assert!(alerts.as_array().unwrap().iter().all(|a| a["firing"] == true), "{alerts}");
+    assert!(
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["firing"] == true),
+        "{alerts}"
+    );
 
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
@@ -46,8 +76,20 @@ async fn installs_move_the_series_and_promtool_accepts_them() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool (Debian package prometheus) must be installed: scripts/test installs it");
-    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = promtool.wait_with_output().unwrap();
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics: {said}\n{text}");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {said}\n{text}"
+    );
 }

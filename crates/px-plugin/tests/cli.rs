@@ -288,7 +288,10 @@ fn help_teaches_with_examples() {
                 "static",
             ][..],
         ),
-        ("validate", &["Examples:", "[DIR|FILE.pxp]", ".pxp", "file:line:column"][..]),
+        (
+            "validate",
+            &["Examples:", "[DIR|FILE.pxp]", ".pxp", "file:line:column"][..],
+        ),
         (
             "build",
             &["Examples:", "--pxp", "--out <FILE>", "byte-identical"][..],

@@ -126,7 +126,11 @@ fn a_change_during_a_build_cancels_and_restarts_it() {
     let core = LiveCore::start(100);
     let project = core.new_project("slow");
     let manifest = project.join("manifest.json");
-    edit(&manifest, "\"build\": {", "\"build\": {\n    \"command\": \"sleep 2\",");
+    edit(
+        &manifest,
+        "\"build\": {",
+        "\"build\": {\n    \"command\": \"sleep 2\",",
+    );
     let mut command = core.cli(&project);
     command.args(["dev", "--watch"]);
     let dev = Running::spawn(command);
@@ -139,7 +143,10 @@ fn a_change_during_a_build_cancels_and_restarts_it() {
     let live = dev.expect("live in", LIMIT);
     assert!(live.contains("r2"), "{live}");
     let (_, body) = core.hello("com.example.slow");
-    assert!(body.contains("v3 from"), "the cancelled v2 build was installed: {body}");
+    assert!(
+        body.contains("v3 from"),
+        "the cancelled v2 build was installed: {body}"
+    );
     std::thread::sleep(Duration::from_millis(500));
     let seen = dev.seen.clone();
     assert_eq!(dev.interrupt(), 0);
