@@ -430,6 +430,63 @@ async fn restart_with_many_plugins() {
     );
 }
 
+/// SPEC §6: requests failed through the proxy during 100 hot reloads at
+/// steady load (goal 0). Client loops hit the fast plugin through the proxy
+/// without pause while revisions follow one another.
+async fn reloads_under_load() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let runs = if quick() { 10 } else { 100 };
+    let core = Core::start_with(Options {
+        probation_ms: 200,
+        health_timeout_ms: 10_000,
+        ..Options::default()
+    })
+    .await;
+    let dir = core.plugin("fast", common::HELLO, "1.0.0", entry(Kind::Fast));
+    assert_eq!(core.install_dir(&dir).await.0, 200);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let url = format!("{}/_p/{}/api/hello", core.url, common::HELLO);
+    let loops: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, ok, failed, url) = (stop.clone(), ok.clone(), failed.clone(), url.clone());
+            let client = reqwest::Client::new();
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    match client.get(&url).send().await {
+                        Ok(r) if r.status().is_success() => ok.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    for n in 0..runs {
+        let dir = core.plugin(
+            "fast",
+            common::HELLO,
+            &format!("1.2.{n}"),
+            entry(Kind::Fast),
+        );
+        let (status, report) = core.install_dir(&dir).await;
+        assert_eq!(status, 200, "{report:?}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in loops {
+        task.await.unwrap();
+    }
+    println!(
+        "{runs} hot reloads at steady load ({:.1} s, 4 client loops): {} requests ok, {} failed (goal 0)",
+        started.elapsed().as_secs_f64(),
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    );
+    core.stop().await;
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--fast-plugin") {
         let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok());
@@ -447,6 +504,9 @@ fn main() {
         }
         if only("reloads") {
             many_reloads().await;
+        }
+        if only("under_load") {
+            reloads_under_load().await;
         }
         if only("restart") {
             restart_with_many_plugins().await;
