@@ -21,6 +21,7 @@ mod health;
 mod leftover;
 mod logs;
 mod process;
+mod procfs;
 mod reaper;
 mod spawn;
 

@@ -17,6 +17,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 
 use crate::RuntimeError;
+use crate::procfs;
 
 /// How often the reaper scans even without `SIGCHLD`.
 const SCAN_INTERVAL: Duration = Duration::from_secs(2);
@@ -77,13 +78,9 @@ pub fn spawn_orphan_reaper() -> JoinHandle<()> {
 pub(crate) fn reap_orphans() -> usize {
     let me = std::process::id();
     let my_group = u32::try_from(getpgrp().as_raw()).unwrap_or(0);
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    let candidates: Vec<u32> = entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    let candidates: Vec<u32> = procfs::pids()
         .filter(|&pid| {
-            stat(pid).is_some_and(|s| s.state == 'Z' && s.ppid == me && s.pgrp != my_group)
+            procfs::stat(pid).is_some_and(|s| s.state == 'Z' && s.ppid == me && s.pgrp != my_group)
         })
         .collect();
     if candidates.is_empty() {
@@ -103,51 +100,13 @@ pub(crate) fn reap_orphans() -> usize {
     reaped
 }
 
-/// The fields of `/proc/<pid>/stat` the reaper needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stat {
-    pub(crate) state: char,
-    pub(crate) ppid: u32,
-    pub(crate) pgrp: u32,
-}
-
-/// Reads `/proc/<pid>/stat`; `None` if the process is gone.
-pub(crate) fn stat(pid: u32) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
-}
-
-fn parse_stat(text: &str) -> Option<Stat> {
-    // "pid (comm) S ppid pgrp ..." — comm may contain spaces and parentheses
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some(Stat { state, ppid, pgrp })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_stat_with_odd_command_names() {
-        let text = "4242 (a) b (c)) Z 17 4240 4240 0 -1 4194304";
-        assert_eq!(
-            parse_stat(text),
-            Some(Stat {
-                state: 'Z',
-                ppid: 17,
-                pgrp: 4240
-            })
-        );
-        assert_eq!(parse_stat("garbage"), None);
-    }
-
-    #[test]
     fn reads_own_stat() {
-        let me = stat(std::process::id()).unwrap();
+        let me = procfs::stat(std::process::id()).unwrap();
         assert_eq!(me.pgrp, u32::try_from(getpgrp().as_raw()).unwrap());
         assert_ne!(me.state, 'Z');
     }
