@@ -1,6 +1,6 @@
 //! Read views: the plugin list, one plugin's detail, its recent logs.
 
-use px_api::{LogsResponse, PluginDetail, PluginList, PluginState, PluginSummary};
+use px_api::{PluginDetail, PluginList, PluginState, PluginSummary};
 
 use super::Manager;
 use crate::store::plugins::{PluginRow, RevisionRow};
@@ -36,22 +36,6 @@ impl Manager {
             manifest,
             revisions: revisions.iter().filter_map(RevisionRow::info).collect(),
         }))
-    }
-
-    /// The last `tail` messages of a plugin, or those after `since`; `None` when unknown.
-    pub fn logs(&self, id: &str, tail: usize, since: Option<u64>) -> Option<LogsResponse> {
-        if !self.is_installed(id) && self.events.tail(id, 1).is_empty() {
-            return None;
-        }
-        let messages = match since {
-            Some(since) => {
-                let mut all = self.events.backfill(id, since);
-                all.drain(..all.len().saturating_sub(tail));
-                all
-            }
-            None => self.events.tail(id, tail),
-        };
-        Some(LogsResponse { messages })
     }
 
     fn summary(&self, row: PluginRow, revisions: &[RevisionRow]) -> PluginSummary {

@@ -12,14 +12,17 @@ use crate::http::ApiError;
 use crate::http::openapi::Denied;
 use crate::state::AppState;
 
+/// OpenAPI description shared by the three admin routes.
+const ADMIN_DOC: &str = "Permission: `plugin:read`. Files of the running revision's \
+    `admin.static_dir` (`index.html` for a directory).";
+
 /// The plugin's Admin pages: the index.
 #[utoipa::path(
     get,
     path = "/_p/{id}/admin",
     params(("id" = String, Path, description = "plugin id")),
     tag = "proxy",
-    description = "Permission: `plugin:read`. Files of the running revision's \
-        `admin.static_dir` (`index.html` for a directory).",
+    description = ADMIN_DOC,
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "the file"),
@@ -42,8 +45,7 @@ pub(super) async fn root(
     path = "/_p/{id}/admin/",
     params(("id" = String, Path, description = "plugin id")),
     tag = "proxy",
-    description = "Permission: `plugin:read`. Files of the running revision's \
-        `admin.static_dir` (`index.html` for a directory).",
+    description = ADMIN_DOC,
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "the file"),
@@ -69,8 +71,7 @@ pub(super) async fn root_slash(
         ("path" = String, Path, description = "file below `admin.static_dir`"),
     ),
     tag = "proxy",
-    description = "Permission: `plugin:read`. Files of the running revision's \
-        `admin.static_dir` (`index.html` for a directory).",
+    description = ADMIN_DOC,
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "the file"),

@@ -61,17 +61,20 @@ async fn add_identity(
     Ok(())
 }
 
+/// OpenAPI description shared by the proxy routes.
+const PROXY_DOC: &str = "Permission: none from Core; the plugin decides. Reverse proxy to the \
+        plugin's `http_base_path` (any method; bodies stream both ways). The caller's \
+        `Authorization` and cookies are not forwarded; when the caller is signed in, Core adds \
+        `X-PX-User` and `X-PX-Permissions` (stripping any such headers the caller sent). \
+        Requests in flight during a hot reload finish on the old revision.";
+
 /// The plugin's API root.
 #[utoipa::path(
     method(get, post, put, delete, patch, head, options),
     path = "/_p/{id}/api",
     params(("id" = String, Path, description = "plugin id")),
     tag = "proxy",
-    description = "Permission: none from Core; the plugin decides. Reverse proxy to the \
-        plugin's `http_base_path` (any method; bodies stream both ways). The caller's \
-        `Authorization` and cookies are not forwarded; when the caller is signed in, Core adds \
-        `X-PX-User` and `X-PX-Permissions` (stripping any such headers the caller sent). \
-        Requests in flight during a hot reload finish on the old revision.",
+    description = PROXY_DOC,
     security(()),
     responses(
         (status = "default", description = "the plugin's own answer"),
@@ -94,11 +97,7 @@ pub(super) async fn root(
     path = "/_p/{id}/api/",
     params(("id" = String, Path, description = "plugin id")),
     tag = "proxy",
-    description = "Permission: none from Core; the plugin decides. Reverse proxy to the \
-        plugin's `http_base_path` (any method; bodies stream both ways). The caller's \
-        `Authorization` and cookies are not forwarded; when the caller is signed in, Core adds \
-        `X-PX-User` and `X-PX-Permissions` (stripping any such headers the caller sent). \
-        Requests in flight during a hot reload finish on the old revision.",
+    description = PROXY_DOC,
     security(()),
     responses(
         (status = "default", description = "the plugin's own answer"),
@@ -124,11 +123,7 @@ pub(super) async fn root_slash(
         ("rest" = String, Path, description = "the rest of the path, slashes included"),
     ),
     tag = "proxy",
-    description = "Permission: none from Core; the plugin decides. Reverse proxy to the \
-        plugin's `http_base_path` (any method; bodies stream both ways). The caller's \
-        `Authorization` and cookies are not forwarded; when the caller is signed in, Core adds \
-        `X-PX-User` and `X-PX-Permissions` (stripping any such headers the caller sent). \
-        Requests in flight during a hot reload finish on the old revision.",
+    description = PROXY_DOC,
     security(()),
     responses(
         (status = "default", description = "the plugin's own answer"),
