@@ -4,12 +4,13 @@
 //! catches up when it comes back. Needs `PX_TEST_DATABASE_URL` (run through
 //! `scripts/with-postgres`); fails without it.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const ID: &str = "com.example.hello";
+use common::{ID, Powerx, plugin_processes, write_plugin};
+
+mod common;
 
 fn server_url() -> String {
     std::env::var("PX_TEST_DATABASE_URL")
@@ -44,78 +45,9 @@ fn psql(sql: &str) {
     );
 }
 
-struct Powerx {
-    child: Child,
-    url: String,
-}
-
 fn start(data: &Path, policy: &Path, db: &str) -> Powerx {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_powerx"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--dev", "--data-dir"])
-        .arg(data)
-        .arg("--policy")
-        .arg(policy)
-        .args(["--database-url", db])
-        .env("PX_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("powerx exited before listening")
-            .unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Powerx { child, url }
-}
-
-fn write_plugin(dir: &Path, version: &str, mode: &str) {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins/hello-python");
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir.join("admin")).unwrap();
-    std::fs::copy(example.join("server.py"), dir.join("server.py")).unwrap();
-    std::fs::copy(
-        example.join("admin/index.html"),
-        dir.join("admin/index.html"),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(example.join("manifest.json")).unwrap();
-    let mut manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
-    manifest.as_object_mut().unwrap().remove("build");
-    manifest["version"] = version.into();
-    manifest["runtime"]["env"] = serde_json::json!({ "HELLO_MODE": mode });
-    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
-}
-
-/// Live plugin processes whose data directory lies in `data`.
-fn plugin_processes(data: &Path) -> usize {
-    let id = format!("PX_PLUGIN_ID={ID}");
-    let dir = format!("PX_PLUGIN_DATA_DIR={}", data.display());
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|entry| {
-            let pid = entry.file_name();
-            let stat = std::fs::read_to_string(Path::new("/proc").join(&pid).join("stat"));
-            let zombie = stat.is_ok_and(|s| {
-                s.rsplit(')')
-                    .next()
-                    .is_some_and(|r| r.trim_start().starts_with('Z'))
-            });
-            let environ =
-                std::fs::read(Path::new("/proc").join(&pid).join("environ")).unwrap_or_default();
-            let vars: Vec<String> = environ
-                .split(|b| *b == 0)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .collect();
-            !zombie && vars.contains(&id) && vars.iter().any(|v| v.starts_with(&dir))
-        })
-        .count()
+    let policy = policy.to_str().unwrap();
+    common::serve(data, &["--dev", "--policy", policy, "--database-url", db])
 }
 
 async fn revision_served(client: &reqwest::Client, core: &Powerx) -> Option<u64> {
@@ -186,7 +118,7 @@ async fn a_core_killed_mid_install_leaves_the_other_serving_and_installing() {
     write_plugin(&plugin, "2.0.0", "never_listen");
     let pending = tokio::spawn(install(a.url.clone()));
     let deadline = Instant::now() + Duration::from_secs(5);
-    while plugin_processes(data_a.path()) < 2 {
+    while plugin_processes(data_a.path()).len() < 2 {
         assert!(Instant::now() < deadline, "revision 2 never started on A");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

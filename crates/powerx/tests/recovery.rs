@@ -2,43 +2,13 @@
 //! an install, start it again, and check that the stable revision serves, the
 //! interrupted install is recorded, and nothing of the old Core survives.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const ID: &str = "com.example.hello";
+use common::{ID, plugin_processes, serve, stat, write_plugin};
 
-struct Powerx {
-    child: Child,
-    url: String,
-}
-
-fn start(data: &Path, policy: &Path) -> Powerx {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_powerx"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--dev", "--data-dir"])
-        .arg(data)
-        .arg("--policy")
-        .arg(policy)
-        .env("PX_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("powerx exited before listening")
-            .unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    // keep draining stdout so Core never blocks on it
-    std::thread::spawn(move || for _ in lines {});
-    Powerx { child, url }
-}
+mod common;
 
 fn token(data: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_powerx"))
@@ -52,68 +22,6 @@ fn token(data: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn write_plugin(dir: &Path, version: &str, mode: &str) {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins/hello-python");
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir.join("admin")).unwrap();
-    std::fs::copy(example.join("server.py"), dir.join("server.py")).unwrap();
-    std::fs::copy(
-        example.join("admin/index.html"),
-        dir.join("admin/index.html"),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(example.join("manifest.json")).unwrap();
-    let mut manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
-    manifest.as_object_mut().unwrap().remove("build");
-    manifest["version"] = version.into();
-    manifest["runtime"]["env"] = serde_json::json!({ "HELLO_MODE": mode });
-    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
-}
-
-/// (pid, start time) of live processes whose environment names plugin `ID`
-/// with a data directory inside `data`.
-fn plugin_processes(data: &Path) -> Vec<(u32, u64)> {
-    let id = format!("PX_PLUGIN_ID={ID}");
-    let dir = format!("PX_PLUGIN_DATA_DIR={}", data.display());
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Some((state, start)) = stat(pid) else {
-            continue;
-        };
-        if state == 'Z' {
-            continue;
-        }
-        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        let vars: Vec<String> = environ
-            .split(|b| *b == 0)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .collect();
-        if vars.contains(&id) && vars.iter().any(|v| v.starts_with(&dir)) {
-            found.push((pid, start));
-        }
-    }
-    found
-}
-
-fn stat(pid: u32) -> Option<(char, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some((
-        fields.first()?.chars().next()?,
-        fields.get(19)?.parse().ok()?,
-    ))
 }
 
 fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
@@ -140,7 +48,10 @@ async fn sigkill_mid_install_then_restart_serves_the_stable_revision_and_leaves_
     let plugin = work.path().join("hello");
     let client = reqwest::Client::new();
 
-    let mut core = start(data.path(), &policy);
+    let mut core = serve(
+        data.path(),
+        &["--dev", "--policy", policy.to_str().unwrap()],
+    );
     let token = token(data.path());
     let install = |url: String| {
         let client = client.clone();
@@ -179,7 +90,10 @@ async fn sigkill_mid_install_then_restart_serves_the_stable_revision_and_leaves_
     // the helper outlives the killed Core: this is what recovery must clean up
     assert!(!plugin_processes(data.path()).is_empty());
 
-    let mut core = start(data.path(), &policy);
+    let mut core = serve(
+        data.path(),
+        &["--dev", "--policy", policy.to_str().unwrap()],
+    );
     let started = stat(core.child.id()).unwrap().1;
     let deadline = Instant::now() + Duration::from_secs(10);
     let body: serde_json::Value = loop {

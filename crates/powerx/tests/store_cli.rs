@@ -3,45 +3,11 @@
 //! alone on stdout works against Core, its use shows in `tokens list`, and a
 //! revoked token answers 401.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
-struct Powerx {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Powerx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data: &Path) -> Powerx {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_powerx"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .env("PX_LOG", "warn")
-        .env_remove("PX_PLUGIN_DEV_MODE")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("powerx exited before listening")
-            .unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Powerx { child, url }
-}
+mod common;
 
 /// Runs `powerx <args> --data-dir <data>` with `stdin` fed in.
 fn powerx(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
@@ -92,7 +58,7 @@ async fn me(url: &str, token: &str) -> (u16, serde_json::Value) {
 #[tokio::test]
 async fn users_and_tokens_are_managed_from_the_command_line_while_core_runs() {
     let data = tempfile::tempdir().unwrap();
-    let core = serve(data.path());
+    let core = common::serve(data.path(), &[]);
 
     // users add, with a password from stdin
     let out = powerx(
