@@ -40,11 +40,24 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = Store::connect_with(&config.database_url(), &config.store).await?;
+    serve_store(config, store, listener, shutdown).await
+}
+
+/// [`serve`] over a store the caller already opened (the `powerx` binary
+/// opens it first to create the first user), so Core connects only once.
+pub async fn serve_store(
+    config: Config,
+    store: Store,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("reading the bound address")?;
     let config = Arc::new(config.with_bound_addr(addr));
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = Store::connect_with(&config.database_url(), &config.store).await?;
     let plugins = plugins::Manager::new(config.clone(), store.clone()).await?;
     plugins.events().resume_after(
         store

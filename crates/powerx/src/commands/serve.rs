@@ -51,17 +51,17 @@ impl Serve {
             .await
             .with_context(|| format!("binding {}", self.listen))?;
         let addr = listener.local_addr()?;
-        first_start(&self.store).await?;
+        let store = self.store.open().await?;
+        first_start(&store).await?;
         println!("listening on http://{addr}");
         println!("Admin: http://{addr}/admin");
         println!("dev mode: {}", if config.dev { "on" } else { "off" });
-        px_core::serve(config, listener, shutdown_signal()).await
+        px_core::serve_store(config, store, listener, shutdown_signal()).await
     }
 }
 
 /// On an empty store, creates `admin` with a one-time password and prints it.
-async fn first_start(store: &StoreArgs) -> anyhow::Result<()> {
-    let store = store.open().await?;
+async fn first_start(store: &px_core::Store) -> anyhow::Result<()> {
     if store.user_count().await? > 0 {
         return Ok(());
     }
