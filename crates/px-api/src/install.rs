@@ -83,6 +83,12 @@ pub enum ReasonCode {
     Forbidden,
     /// Core stopped (or was killed) before the install finished; found at its next start.
     Interrupted,
+    /// A stable revision exited on its own (after probation); Core restarts it with backoff.
+    Crashed,
+    /// A stable revision failed its liveness probes several times in a row; Core restarts it.
+    Unhealthy,
+    /// Core itself failed (disk, database); nothing about the plugin is to blame.
+    Internal,
 }
 
 impl ReasonCode {
@@ -100,6 +106,9 @@ impl ReasonCode {
             ReasonCode::BadRequest => "bad_request",
             ReasonCode::Forbidden => "forbidden",
             ReasonCode::Interrupted => "interrupted",
+            ReasonCode::Crashed => "crashed",
+            ReasonCode::Unhealthy => "unhealthy",
+            ReasonCode::Internal => "internal",
         }
     }
 }

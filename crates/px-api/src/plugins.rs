@@ -21,6 +21,9 @@ pub enum PluginState {
     Restarting,
     /// Stopped on purpose (e.g. Core shutting down).
     Stopped,
+    /// Crashed or failed its liveness probes too often in a short window:
+    /// no longer restarted until the next install or rollback. `last_reason` says why.
+    CrashLoop,
 }
 
 /// One installed plugin, as listed.

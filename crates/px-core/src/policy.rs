@@ -34,6 +34,32 @@ pub struct DevPolicy {
     pub health_timeout_ms: u64,
     /// How long a new revision is watched for crashes after the swap, in milliseconds.
     pub probation_ms: u64,
+    /// Keeping stable revisions running.
+    pub liveness: LivenessPolicy,
+}
+
+/// The `dev.liveness:` section: when a stable revision is restarted, and when
+/// Core gives up on it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LivenessPolicy {
+    /// Failed probes in a row (at the revision's `health.interval_ms`) that count as a crash.
+    pub failures: u32,
+    /// Restarts allowed within `window_ms`; one more puts the plugin in `crash_loop`.
+    pub max_restarts: u32,
+    /// The window restarts are counted in, in milliseconds; it also sets how
+    /// long a revision must run before its restart backoff starts over.
+    pub window_ms: u64,
+}
+
+impl Default for LivenessPolicy {
+    fn default() -> Self {
+        LivenessPolicy {
+            failures: 3,
+            max_restarts: 5,
+            window_ms: 60_000,
+        }
+    }
 }
 
 /// The `audit:` section.
@@ -71,6 +97,7 @@ impl Default for DevPolicy {
             max_bundle_bytes: 268_435_456,
             health_timeout_ms: 15_000,
             probation_ms: 3_000,
+            liveness: LivenessPolicy::default(),
         }
     }
 }

@@ -113,6 +113,10 @@ pub struct Health {
     #[serde(default = "default_health_timeout_ms")]
     #[schemars(range(min = 1))]
     pub timeout_ms: u64,
+    /// How often a stable revision is probed (liveness), in milliseconds.
+    #[serde(default = "default_health_interval_ms")]
+    #[schemars(range(min = 1))]
+    pub interval_ms: u64,
 }
 
 impl Default for Health {
@@ -120,8 +124,13 @@ impl Default for Health {
         Health {
             path: default_health_path(),
             timeout_ms: default_health_timeout_ms(),
+            interval_ms: default_health_interval_ms(),
         }
     }
+}
+
+fn default_health_interval_ms() -> u64 {
+    10_000
 }
 
 fn default_health_path() -> String {

@@ -17,7 +17,7 @@ const MINIMAL: &str = r#"{
 }
 "#;
 
-const YAML: &str = "id: com.powerx.yaml\nname: From YAML\nversion: 1.0.0\nruntime:\n  entry: run.sh\n  health:\n    interval: 5s\n";
+const YAML: &str = "id: com.powerx.yaml\nname: From YAML\nversion: 1.0.0\nruntime:\n  entry: run.sh\n  health:\n    retries: 5\n";
 
 #[test]
 fn load_dir_prefers_manifest_json_over_plugin_yaml() {
@@ -29,7 +29,8 @@ fn load_dir_prefers_manifest_json_over_plugin_yaml() {
     assert_eq!(loaded.manifest.runtime.kind, RuntimeKind::Process);
     assert_eq!(loaded.warnings.len(), 1);
     assert_eq!((loaded.warnings[0].line, loaded.warnings[0].column), (7, 5));
-    assert_eq!(loaded.warnings[0].pointer, "/runtime/health/interval");
+    assert_eq!(loaded.warnings[0].pointer, "/runtime/health/retries");
+    assert_eq!(loaded.manifest.runtime.health.interval_ms, 10_000);
 
     fs::write(dir.path().join("manifest.json"), MINIMAL).unwrap();
     let loaded = load_dir(dir.path()).unwrap();

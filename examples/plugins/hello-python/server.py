@@ -5,7 +5,8 @@ GET /healthz to answer 2xx. Every request is logged on stdout, which Core
 streams as the plugin's logs.
 
 HELLO_MODE (set in runtime.env) makes it misbehave on purpose, for tests and
-for trying Core's rollback: exit, never_listen, unhealthy, crash_after:<ms>,
+for trying Core's rollback: exit, never_listen, unhealthy, unhealthy_after:<ms>
+(healthy at first, then /healthz answers 500), crash_after:<ms>,
 ignore_term, fork_child (starts a long-lived helper process).
 """
 
@@ -23,6 +24,15 @@ VERSION = os.environ.get("PX_PLUGIN_VERSION", "dev")
 REVISION = os.environ.get("PX_PLUGIN_REVISION", "0")
 CONFIG = json.loads(os.environ.get("PX_PLUGIN_CONFIG") or "{}")
 MODE = os.environ.get("HELLO_MODE", "")
+STARTED = time.monotonic()
+
+
+def unhealthy():
+    if MODE == "unhealthy":
+        return True
+    if MODE.startswith("unhealthy_after:"):
+        return time.monotonic() - STARTED > int(MODE.split(":", 1)[1]) / 1000
+    return False
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -42,7 +52,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         path, _, query = self.path.partition("?")
         if path == "/healthz":
-            self.answer(500 if MODE == "unhealthy" else 200, {"ok": MODE != "unhealthy"})
+            sick = unhealthy()
+            self.answer(500 if sick else 200, {"ok": not sick})
         elif path == "/hello":
             self.answer(200, {
                 "message": CONFIG.get("greeting", "hello"),

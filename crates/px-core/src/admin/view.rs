@@ -68,6 +68,7 @@ pub fn state_words(state: PluginState) -> (&'static str, &'static str) {
         PluginState::Failed => ("failed", "failed"),
         PluginState::Restarting => ("restarting", "restarting"),
         PluginState::Stopped => ("stopped", "stopped"),
+        PluginState::CrashLoop => ("crash-loop", "crash loop"),
     }
 }
 
@@ -85,6 +86,7 @@ impl From<&PluginSummary> for PluginView {
             PluginState::Starting => (false, "starting".to_owned()),
             PluginState::Restarting => (false, format!("down, restart {}", p.restarts)),
             PluginState::Stopped => (false, "stopped".to_owned()),
+            PluginState::CrashLoop => (false, format!("down after {} restarts", p.restarts)),
             _ => (false, "down".to_owned()),
         };
         let health = if healthy && p.restarts > 0 {

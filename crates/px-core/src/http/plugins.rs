@@ -25,7 +25,7 @@ use crate::auth::Caller;
 use crate::event_log::{MAX_TAIL, ReadQuery};
 use crate::http::ApiError;
 use crate::http::openapi::Denied;
-use crate::plugins::{InstallOutcome, Source};
+use crate::plugins::{FailureKind, InstallOutcome, Source};
 use crate::state::AppState;
 use crate::store::audit::AuditEntry;
 
@@ -46,9 +46,23 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The install report with its status; already audited by [`record`].
 fn answer(outcome: InstallOutcome) -> Response {
-    let mut response = (outcome.status, Json(outcome.report)).into_response();
+    let status = outcome.failure.map_or(StatusCode::OK, status_of);
+    let mut response = (status, Json(outcome.report)).into_response();
     response.extensions_mut().insert(super::audit::Audited);
     response
+}
+
+/// The status an install that failed this way answers (SPEC §3.2).
+fn status_of(kind: FailureKind) -> StatusCode {
+    match kind {
+        FailureKind::BadRequest => StatusCode::BAD_REQUEST,
+        FailureKind::Forbidden => StatusCode::FORBIDDEN,
+        FailureKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        FailureKind::Conflict => StatusCode::CONFLICT,
+        FailureKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        FailureKind::Failed => StatusCode::BAD_GATEWAY,
+        FailureKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 /// Records an install, reload or rollback: metrics and an audit row.
@@ -170,7 +184,7 @@ async fn install_outcome(state: &AppState, headers: &HeaderMap, body: Body) -> I
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if length.is_some_and(|n| n > max) {
             return plugins.reject(
-                StatusCode::PAYLOAD_TOO_LARGE,
+                FailureKind::TooLarge,
                 px_api::ReasonCode::BundleInvalid,
                 format!("bundle is larger than {max} bytes"),
             );
@@ -185,7 +199,7 @@ async fn install_outcome(state: &AppState, headers: &HeaderMap, body: Body) -> I
             plugins.install(Source::Dir(path.into())).await
         }
         Err(message) => plugins.reject(
-            StatusCode::BAD_REQUEST,
+            FailureKind::BadRequest,
             px_api::ReasonCode::BadRequest,
             message,
         ),

@@ -3,12 +3,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use axum::http::StatusCode;
 use px_api::{PluginState, ReasonCode};
 use px_manifest::{Manifest, ManifestError, RuntimeKind};
 
 use super::receive::error_chain;
-use super::run::Failure;
+use super::run::{Failure, FailureKind};
 use super::slot::Slot;
 
 /// The `id` and `version` of a manifest that may be invalid, read leniently,
@@ -34,7 +33,7 @@ pub(crate) fn guess_id(staged: &Path) -> Option<(String, String)> {
 pub(crate) fn validate(staged: &Path, plugin_ids: &[String]) -> Result<Manifest, Failure> {
     let loaded = px_manifest::load_dir(staged).map_err(|error| {
         let mut failure = Failure::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            FailureKind::Invalid,
             ReasonCode::ManifestInvalid,
             // name the file as the developer knows it, not Core's staging path
             error_chain(&error).replace(&format!("{}/", staged.display()), ""),
@@ -50,7 +49,7 @@ pub(crate) fn validate(staged: &Path, plugin_ids: &[String]) -> Result<Manifest,
     let manifest = loaded.manifest;
     if !id_allowed(&manifest.id, plugin_ids) {
         return Err(Failure::new(
-            StatusCode::FORBIDDEN,
+            FailureKind::Forbidden,
             ReasonCode::Forbidden,
             format!(
                 "plugin id {} is not allowed by the policy's dev.plugin_ids",
@@ -74,13 +73,8 @@ fn id_allowed(id: &str, patterns: &[String]) -> bool {
 }
 
 fn check_entry(dir: &Path, entry: &str) -> Result<(), Failure> {
-    let missing = |message: String| {
-        Failure::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ReasonCode::EntryMissing,
-            message,
-        )
-    };
+    let missing =
+        |message: String| Failure::new(FailureKind::Invalid, ReasonCode::EntryMissing, message);
     if entry.is_empty() {
         return Err(missing("runtime.entry is empty".to_owned()));
     }

@@ -200,11 +200,7 @@ impl Manager {
         match self.launch(&slot, &target).await {
             Ok(running) => {
                 slot.point_to(Some(running.clone()));
-                {
-                    let mut live = slot.live();
-                    live.state = PluginState::Active;
-                    live.restarts = 0;
-                }
+                slot.live().went_live();
                 self.supervise(slot.clone(), running);
                 if let Some(old) = current {
                     tokio::spawn(drain_and_stop(old));

@@ -5,13 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use px_api::{InstallStatus, Phase, PluginState, ReasonCode};
 use px_manifest::{Manifest, RuntimeKind};
 
 use super::launch::{self, LaunchSpec};
 use super::receive::{self, Source, error_chain};
-use super::run::{Failure, InstallOutcome, OrInternal, Run};
+use super::run::{Failure, FailureKind, InstallOutcome, OrInternal, Run};
 use super::slot::{Backend, Running, Slot};
 use super::{Manager, check};
 use crate::store::plugins::{INSTALLING, RevisionRow};
@@ -84,7 +83,7 @@ impl Manager {
         run.announce(&slot.id, &row.version);
         let manifest = px_manifest::load_dir(&dir).map_err(|e| {
             Failure::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                FailureKind::Invalid,
                 ReasonCode::ManifestInvalid,
                 error_chain(&e),
             )
@@ -342,11 +341,7 @@ impl Manager {
             .set_stable_revision(&slot.id, Some(target.revision))
             .await
             .or_internal()?;
-        {
-            let mut live = slot.live();
-            live.state = PluginState::Active;
-            live.restarts = 0;
-        }
+        slot.live().went_live();
         self.supervise(slot.clone(), new);
         if let Some(old) = old {
             tokio::spawn(drain_and_stop(old));
@@ -368,7 +363,7 @@ impl Manager {
                 let slot = slot.clone();
                 tokio::spawn(async move {
                     manager
-                        .restart_loop(slot, Some(old.serial), old.target())
+                        .restart_loop(slot, Some(old.serial), old.target(), 1)
                         .await
                 });
             }
@@ -430,9 +425,9 @@ impl Manager {
                     .and_then(|p| p.stable_revision),
             };
         }
-        let status = result.as_ref().err().map_or(StatusCode::OK, |f| f.status);
+        let failure = result.as_ref().err().map(|f| f.kind);
         let report = run.finish(result.as_ref().map(|_| ()), stable);
-        InstallOutcome { status, report }
+        InstallOutcome { failure, report }
     }
 }
 
@@ -463,10 +458,13 @@ pub(crate) async fn drain_and_stop(old: Arc<Running>) {
 
 impl Manager {
     /// A report for a request refused before any phase ran (bad body, too large).
-    pub fn reject(&self, status: StatusCode, code: ReasonCode, message: String) -> InstallOutcome {
+    pub fn reject(&self, kind: FailureKind, code: ReasonCode, message: String) -> InstallOutcome {
         let run = Run::new(self.events.clone(), "installing");
-        let failure = Failure::new(status, code, message);
+        let failure = Failure::new(kind, code, message);
         let report = run.finish(Err(&failure), None);
-        InstallOutcome { status, report }
+        InstallOutcome {
+            failure: Some(kind),
+            report,
+        }
     }
 }

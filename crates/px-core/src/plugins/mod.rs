@@ -34,7 +34,7 @@ use px_api::PluginState;
 use px_runtime::Spawner;
 
 pub use receive::Source;
-pub use run::InstallOutcome;
+pub use run::{FailureKind, InstallOutcome};
 pub use slot::{Backend, BackendGuard, RouteMiss};
 
 use crate::config::Config;

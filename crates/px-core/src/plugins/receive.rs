@@ -7,12 +7,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::http::StatusCode;
 use px_api::ReasonCode;
 use px_bundle::BundleError;
 use tokio::io::AsyncRead;
 
-use super::run::Failure;
+use super::run::{Failure, FailureKind};
 
 /// Where an install comes from.
 pub enum Source {
@@ -33,11 +32,7 @@ impl std::fmt::Debug for Source {
 
 /// 413 for bundles over the policy limit.
 fn too_large(message: impl Into<String>) -> Failure {
-    Failure::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        ReasonCode::BundleInvalid,
-        message,
-    )
+    Failure::new(FailureKind::TooLarge, ReasonCode::BundleInvalid, message)
 }
 
 /// Copies `dir` into `staging` (which must not exist) and returns the content digest.

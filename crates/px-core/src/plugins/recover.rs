@@ -182,7 +182,7 @@ impl Manager {
                 }
             }
         }
-        self.restart_loop(slot, None, target).await;
+        self.restart_loop(slot, None, target, 1).await;
     }
 
     /// An audit row for something Core did on its own.

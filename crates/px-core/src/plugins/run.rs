@@ -5,15 +5,40 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::StatusCode;
 use px_api::{InstallReport, InstallStatus, Phase, PhaseReport, Reason, ReasonCode};
 
 use crate::events::{Event, EventBus};
 
-/// Why an install did not go live, with the HTTP status it answers.
+/// What kind of failure ended an install; `http/` answers each with its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The request itself was wrong (body, path, no stable revision).
+    BadRequest,
+    /// The policy does not allow this plugin id.
+    Forbidden,
+    /// The bundle or revision is larger than the policy allows.
+    TooLarge,
+    /// A dependency, version or collision check failed.
+    Conflict,
+    /// The manifest, bundle or entry is invalid.
+    Invalid,
+    /// It ran and failed (start, health, probation); the stable revision serves.
+    Failed,
+    /// Core's own fault (disk, database).
+    Internal,
+}
+
+impl FailureKind {
+    /// Refused before anything ran, rather than ran and rolled back.
+    fn is_refusal(self) -> bool {
+        !matches!(self, FailureKind::Failed | FailureKind::Internal)
+    }
+}
+
+/// Why an install did not go live.
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
-    pub status: StatusCode,
+    pub kind: FailureKind,
     pub code: ReasonCode,
     pub message: String,
     pub log_tail: Vec<String>,
@@ -21,9 +46,9 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    pub(crate) fn new(status: StatusCode, code: ReasonCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: FailureKind, code: ReasonCode, message: impl Into<String>) -> Self {
         Failure {
-            status,
+            kind,
             code,
             message: message.into(),
             log_tail: Vec::new(),
@@ -31,30 +56,26 @@ impl Failure {
         }
     }
 
-    /// 400 `bad_request`.
+    /// `bad_request`.
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, ReasonCode::BadRequest, message)
+        Self::new(FailureKind::BadRequest, ReasonCode::BadRequest, message)
     }
 
-    /// 422 `bundle_invalid`.
+    /// `bundle_invalid`.
     pub(crate) fn bundle(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ReasonCode::BundleInvalid,
-            message,
-        )
+        Self::new(FailureKind::Invalid, ReasonCode::BundleInvalid, message)
     }
 
-    /// 409 `dependency_conflict`.
+    /// `dependency_conflict`.
     pub(crate) fn conflict(message: impl Into<String>) -> Self {
         Self::new(
-            StatusCode::CONFLICT,
+            FailureKind::Conflict,
             ReasonCode::DependencyConflict,
             message,
         )
     }
 
-    /// 502 after a start, health or probation failure.
+    /// A start, health or probation failure.
     pub(crate) fn runtime(
         code: ReasonCode,
         message: impl Into<String>,
@@ -62,16 +83,16 @@ impl Failure {
     ) -> Self {
         Failure {
             log_tail,
-            ..Self::new(StatusCode::BAD_GATEWAY, code, message)
+            ..Self::new(FailureKind::Failed, code, message)
         }
     }
 
-    /// 500 for Core's own faults (disk, database).
+    /// `internal`: Core's own faults (disk, database).
     pub(crate) fn internal(error: &anyhow::Error) -> Self {
         tracing::error!("install failed inside Core: {error:#}");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ReasonCode::BadRequest,
+            FailureKind::Internal,
+            ReasonCode::Internal,
             format!("core error: {error:#}"),
         )
     }
@@ -85,9 +106,9 @@ impl Failure {
         }
     }
 
-    /// Rejected before anything ran (4xx) or rolled back (5xx).
+    /// Rejected before anything ran, or rolled back.
     pub(crate) fn install_status(&self) -> InstallStatus {
-        if self.status.is_client_error() {
+        if self.kind.is_refusal() {
             InstallStatus::Rejected
         } else {
             InstallStatus::RolledBack
@@ -276,8 +297,8 @@ impl Run {
 /// Outcome of an install for the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct InstallOutcome {
-    /// 200, 4xx or 502 (SPEC §3.2).
-    pub status: StatusCode,
+    /// `None` when the new revision is live; else what kind of failure ended it.
+    pub failure: Option<FailureKind>,
     /// The install report.
     pub report: InstallReport,
 }

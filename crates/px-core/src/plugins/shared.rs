@@ -7,11 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use axum::http::StatusCode;
 use px_api::ReasonCode;
 
 use super::Manager;
-use super::run::{Failure, OrInternal};
+use super::run::{Failure, FailureKind, OrInternal};
 use crate::store::cluster::PluginChange;
 
 /// Name of the file beside `revisions/<n>/` that records its digest, so a
@@ -75,7 +74,7 @@ impl Manager {
         let max = self.config.policy.dev.max_bundle_bytes;
         if bytes.len() as u64 > max {
             return Err(Failure::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
+                FailureKind::TooLarge,
                 ReasonCode::BundleInvalid,
                 format!(
                     "the packed revision is {} bytes, more than the {max} bytes \

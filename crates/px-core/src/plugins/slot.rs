@@ -104,6 +104,10 @@ pub(crate) struct Live {
     pub current: Option<Arc<Running>>,
     pub state: PluginState,
     pub restarts: u32,
+    /// When the stable revision last crashed or failed liveness, newest last;
+    /// only those within the liveness window are kept. Sets the restart
+    /// backoff and the `crash_loop` limit; cleared when an install or rollback goes live.
+    pub crashes: std::collections::VecDeque<std::time::Instant>,
     /// Set by uninstall; a waiter holding this slot must look it up again.
     pub removed: bool,
 }
@@ -129,6 +133,29 @@ pub enum RouteMiss {
     NoBackend,
 }
 
+impl Live {
+    /// Records a crash now and returns how many fell within `window`.
+    pub(crate) fn note_crash(&mut self, window: std::time::Duration) -> u32 {
+        let now = std::time::Instant::now();
+        while self
+            .crashes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
+            self.crashes.pop_front();
+        }
+        self.crashes.push_back(now);
+        u32::try_from(self.crashes.len()).unwrap_or(u32::MAX)
+    }
+
+    /// A fresh revision went live: restarts and crashes start over.
+    pub(crate) fn went_live(&mut self) {
+        self.state = PluginState::Active;
+        self.restarts = 0;
+        self.crashes.clear();
+    }
+}
+
 impl Slot {
     pub(crate) fn new(id: &str, token: String, state: PluginState) -> Self {
         Slot {
@@ -140,6 +167,7 @@ impl Slot {
                 current: None,
                 state,
                 restarts: 0,
+                crashes: std::collections::VecDeque::new(),
                 removed: false,
             }),
         }

@@ -91,10 +91,17 @@ impl Converter {
                     let copied = self.copy("/runtime/health/timeout_ms", &source, Some(key), value);
                     out.insert(name, copied);
                 }
-                "timeout" => match duration_ms(&value.value) {
+                "interval_ms" => {
+                    let copied =
+                        self.copy("/runtime/health/interval_ms", &source, Some(key), value);
+                    out.insert(name, copied);
+                }
+                "timeout" | "interval" => match duration_ms(&value.value) {
                     Some(ms) => {
-                        self.record("/runtime/health/timeout_ms", &source, Some(key), value);
-                        out.insert("timeout_ms".to_owned(), ms);
+                        let field = format!("{name}_ms");
+                        let target = join("/runtime/health", &field);
+                        self.record(&target, &source, Some(key), value);
+                        out.insert(field, ms);
                     }
                     None => {
                         let message = format!(
