@@ -69,6 +69,8 @@ pub enum ReasonCode {
     DependencyConflict,
     /// `runtime.entry` is missing or not executable.
     EntryMissing,
+    /// The migration command failed or did not finish within its timeout.
+    MigrationFailed,
     /// The process could not start or exited before it was healthy.
     StartFailed,
     /// The health check never answered within the timeout.
@@ -99,6 +101,7 @@ impl ReasonCode {
             ReasonCode::BundleInvalid => "bundle_invalid",
             ReasonCode::DependencyConflict => "dependency_conflict",
             ReasonCode::EntryMissing => "entry_missing",
+            ReasonCode::MigrationFailed => "migration_failed",
             ReasonCode::StartFailed => "start_failed",
             ReasonCode::HealthTimeout => "health_timeout",
             ReasonCode::HealthFailed => "health_failed",
@@ -140,6 +143,8 @@ pub enum Phase {
     Resolve,
     /// Writing the revision directory atomically.
     Stage,
+    /// Running the plugin's migration command (only when it declares one).
+    Migrate,
     /// Spawning the process.
     Start,
     /// Waiting for the health check.
@@ -152,11 +157,12 @@ pub enum Phase {
 
 impl Phase {
     /// All phases in lifecycle order.
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Receive,
         Phase::Validate,
         Phase::Resolve,
         Phase::Stage,
+        Phase::Migrate,
         Phase::Start,
         Phase::Health,
         Phase::Swap,
@@ -170,6 +176,7 @@ impl Phase {
             Phase::Validate => "validate",
             Phase::Resolve => "resolve",
             Phase::Stage => "stage",
+            Phase::Migrate => "migrate",
             Phase::Start => "start",
             Phase::Health => "health",
             Phase::Swap => "swap",

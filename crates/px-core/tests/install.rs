@@ -17,7 +17,12 @@ async fn installs_from_a_directory_and_hot_reloads() {
     assert_eq!(report.revision, Some(1));
     assert_eq!(report.stable_revision, Some(1));
     let names: Vec<Phase> = report.phases.iter().map(|p| p.name).collect();
-    assert_eq!(names, Phase::ALL.to_vec());
+    // every phase but `migrate`, which runs only for a plugin that declares migrations
+    let expected: Vec<Phase> = Phase::ALL
+        .into_iter()
+        .filter(|p| *p != Phase::Migrate)
+        .collect();
+    assert_eq!(names, expected);
     assert!(report.phases.iter().all(|p| p.ok));
 
     let (status, body) = core.proxy(HELLO, "/hello").await;

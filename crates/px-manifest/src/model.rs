@@ -51,9 +51,39 @@ pub struct Manifest {
     /// Default configuration handed to the plugin as `PX_PLUGIN_CONFIG`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A command Core runs before the revision's processes start (the `migrate` phase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrations: Option<Migrations>,
     /// How `px-plugin build` produces `dist/`. Dropped from `dist/manifest.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<Build>,
+}
+
+/// The plugin's migration command, run by Core in the `migrate` phase of an
+/// install, with the same environment as the plugin's processes (no port).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Migrations {
+    /// Program: a path inside `dist/` or a command on `PATH`.
+    #[schemars(length(min = 1))]
+    pub entry: String,
+    /// Arguments passed to `entry`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Directory to run in, relative to the revision directory (default: the revision directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Run only for a version not migrated before (default: on every install).
+    #[serde(default)]
+    pub once: bool,
+    /// Longest run before the install fails with `migration_failed`, in milliseconds.
+    #[serde(default = "default_migration_timeout_ms")]
+    #[schemars(range(min = 1))]
+    pub timeout_ms: u64,
+}
+
+fn default_migration_timeout_ms() -> u64 {
+    60_000
 }
 
 /// Requirements on the host.

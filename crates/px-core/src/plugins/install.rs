@@ -158,7 +158,13 @@ impl Manager {
             dir: self.paths.revision(&slot.id, revision),
             digest,
         };
-        let result = self.go_live(run, &slot, target).await;
+        let result = match self.migrate(run, &slot, &target).await {
+            Ok(()) => self.go_live(run, &slot, target).await,
+            Err(failure) => {
+                settle_failed(&slot);
+                Err(failure)
+            }
+        };
         let (status, reason) = match &result {
             Ok(()) => (InstallStatus::Active, None),
             Err(f) => (f.install_status(), Some(f.reason())),
@@ -268,12 +274,7 @@ impl Manager {
         let old = slot.current();
         let result = self.go_live_steps(run, slot, &target, old.clone()).await;
         if result.is_err() {
-            let serving = slot.current().is_some_and(|r| r.is_alive());
-            slot.set_state(if serving {
-                PluginState::RolledBack
-            } else {
-                PluginState::Failed
-            });
+            settle_failed(slot);
         }
         result
     }
@@ -440,6 +441,16 @@ impl Running {
             digest: self.digest.clone(),
         }
     }
+}
+
+/// After a failed install: rolled back when a revision still serves, else failed.
+fn settle_failed(slot: &Slot) {
+    let serving = slot.current().is_some_and(|r| r.is_alive());
+    slot.set_state(if serving {
+        PluginState::RolledBack
+    } else {
+        PluginState::Failed
+    });
 }
 
 /// Retires an old instance: new requests go elsewhere, in-flight ones finish

@@ -1,6 +1,6 @@
 //! The plugin manager: the registry of installed plugins, the dev install
-//! lifecycle (receive → validate → resolve → stage → start → health → swap →
-//! probation) with blue/green swap and automatic rollback, uninstall,
+//! lifecycle (receive → validate → resolve → stage → migrate → start → health
+//! → swap → probation) with blue/green swap and automatic rollback, uninstall,
 //! supervision of stable revisions, and recovery at start.
 //!
 //! Each plugin has a [`slot::Slot`] whose async mutex serializes that plugin's
@@ -16,6 +16,7 @@ mod check;
 mod follow;
 mod install;
 mod launch;
+mod migrate;
 mod paths;
 mod receive;
 mod recover;

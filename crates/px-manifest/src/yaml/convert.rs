@@ -49,6 +49,11 @@ impl Converter {
                 }
                 "requires" => self.section(&mut out, &name, key, value, &["powerx"]),
                 "build" => self.section(&mut out, &name, key, value, &["command", "files"]),
+                "migrations" => {
+                    if let Some(migrations) = self.migrations(key, value) {
+                        out.insert(name, Value::Object(migrations));
+                    }
+                }
                 "runtime" | "endpoints" | "frontend" | "rbac" | "permissions" => {}
                 _ => self.unused(&pointer, key),
             }

@@ -76,6 +76,41 @@ impl Converter {
         }
     }
 
+    /// `migrations{entry,args,workdir,once,timeout}`; `timeout` is a duration.
+    pub(super) fn migrations(
+        &mut self,
+        key: &Located,
+        value: &Located,
+    ) -> Option<Map<String, Value>> {
+        let mut out = Map::new();
+        self.record("/migrations", "/migrations", Some(key), value);
+        for (key, value) in self.mapping("/migrations", value)? {
+            let name = key.value.key_text();
+            let source = join("/migrations", &name);
+            match name.as_str() {
+                "entry" | "args" | "workdir" | "once" | "timeout_ms" => {
+                    let copied = self.copy(&source, &source, Some(key), value);
+                    out.insert(name, copied);
+                }
+                "timeout" => match duration_ms(&value.value) {
+                    Some(ms) => {
+                        self.record("/migrations/timeout_ms", &source, Some(key), value);
+                        out.insert("timeout_ms".to_owned(), ms);
+                    }
+                    None => {
+                        let message = format!(
+                            "expected a duration like \"5m\" or \"30s\", or milliseconds as an integer, found {}",
+                            value.value.found()
+                        );
+                        self.error(&source, value, message);
+                    }
+                },
+                _ => self.unused(&source, key),
+            }
+        }
+        Some(out)
+    }
+
     fn health(&mut self, key: &Located, value: &Located) -> Map<String, Value> {
         let mut out = Map::new();
         self.record("/runtime/health", "/runtime/health", Some(key), value);
