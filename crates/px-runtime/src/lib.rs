@@ -4,6 +4,23 @@
 //! ever blocking the plugin; polls health; stops gracefully; and makes Core a
 //! child subreaper that reaps orphaned plugin descendants.
 //!
+//! No descendant of a spawned process outlives it, not even one that calls
+//! `setsid` (and so leaves its process group and session):
+//!
+//! - **a cgroup per process** where Core may create one (cgroup v2, else the v1
+//!   `freezer` hierarchy): the child joins it before exec; when the process
+//!   exits or is stopped, the whole cgroup is killed (`cgroup.kill`, or frozen
+//!   and `SIGKILL`ed member by member until empty) and removed;
+//! - **otherwise** (no writable cgroup, `PX_RUNTIME_NO_CGROUP=1`, or
+//!   [`Spawner::without_cgroups`]) an environment marker `PX_RUNTIME_TREE`
+//!   inherited by descendants plus the `/proc` parent tree below the process
+//!   (Core being subreaper keeps that tree attached to it), rescanned while it
+//!   runs and killed until nothing is found;
+//! - if Core exits without stopping a process, an exit handler ends it; if
+//!   Core is `SIGKILL`ed, `PR_SET_PDEATHSIG` kills the process itself and the
+//!   next Core ends the rest from the [`Leftover`] recorded at start (cgroup,
+//!   process group, marker; start times guard against pid reuse).
+//!
 //! It knows nothing about manifests, installs, HTTP routes or the store: Core
 //! decides *what* to run and *when*; this crate only runs it.
 //!
@@ -13,10 +30,13 @@
 //! 2. per plugin start: [`pick_port`], [`Spawner::spawn`], [`wait_healthy`];
 //! 3. while it runs: [`Process::exited`], [`probe_health`];
 //! 4. to stop it: [`Process::stop`];
-//! 5. after a crash of Core: [`start_time`] recorded at start, [`kill_leftover_group`] at the next start.
+//! 5. after a crash of Core: [`Process::leftover`] recorded at start,
+//!    [`Leftover::parse`] and [`Leftover::kill`] at the next start.
 //!
-//! All of this is Linux-only (`prctl`, `/proc`).
+//! All of this is Linux-only (`prctl`, `/proc`, cgroups).
 
+mod cgroup;
+mod contain;
 mod health;
 mod leftover;
 mod logs;
@@ -24,6 +44,7 @@ mod process;
 mod procfs;
 mod reaper;
 mod spawn;
+mod tree;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,7 +53,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use health::{pick_port, probe_health, wait_healthy};
-pub use leftover::{kill_leftover_group, start_time};
+pub use leftover::{Leftover, kill_leftover_group, start_time};
 pub use logs::{MAX_LINE_BYTES, bounded_sink};
 pub use process::Process;
 pub use reaper::{become_subreaper, spawn_orphan_reaper};

@@ -29,6 +29,10 @@ const TESTS: &[(&str, fn())] = &[
         "starts_and_stops_leave_nothing_behind",
         starts_and_stops_leave_nothing_behind,
     ),
+    (
+        "an_escaper_ends_when_core_exits_without_stopping_its_plugin",
+        an_escaper_ends_when_core_exits_without_stopping_its_plugin,
+    ),
 ];
 
 /// Options of libtest's command line that take a value.
@@ -43,8 +47,10 @@ const VALUED_OPTIONS: &[&str] = &[
 /// Speaks enough of libtest's command line for `cargo test` and `cargo
 /// nextest` (`--list --format terse`, `--exact NAME`, name filters).
 fn main() {
-    if std::env::var_os(FAKE_CORE).is_some() {
-        fake_core();
+    match std::env::var(FAKE_CORE).as_deref() {
+        Ok("exit") => fake_core_that_exits(),
+        Ok(_) => fake_core(),
+        Err(_) => {}
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
@@ -118,6 +124,36 @@ fn plugin_dies_with_core_and_sees_none_of_its_environment() {
     }
     assert!(!alive(pid), "plugin {pid} outlived Core");
     println!("(plugin died {:?} after Core) ", start.elapsed());
+}
+
+/// A Core whose `main` ends while a plugin runs (e.g. a revision left warm)
+/// runs no stop: the exit handler ends the plugin's escaped child, which
+/// `PR_SET_PDEATHSIG` would not.
+fn an_escaper_ends_when_core_exits_without_stopping_its_plugin() {
+    for no_cgroup in ["0", "1"] {
+        let core = Command::new(std::env::current_exe().unwrap())
+            .env(FAKE_CORE, "exit")
+            .env("PX_RUNTIME_NO_CGROUP", no_cgroup)
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(core.status.success(), "{core:?}");
+        let stdout = String::from_utf8(core.stdout).unwrap();
+        let escaper: u32 = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("escaper="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let start = Instant::now();
+        while alive(escaper) && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            !alive(escaper),
+            "escaper {escaper} outlived Core (PX_RUNTIME_NO_CGROUP={no_cgroup})"
+        );
+    }
 }
 
 fn starts_and_stops_leave_nothing_behind() {
@@ -222,6 +258,43 @@ fn fake_core() -> ! {
         std::future::pending::<()>().await;
     });
     unreachable!("the fake core waits to be killed")
+}
+
+/// Spawns a plugin whose child escapes with `setsid`, prints `escaper=PID`
+/// once it runs, and returns from its runtime and exits without stopping it.
+fn fake_core_that_exits() -> ! {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        px_runtime::become_subreaper().unwrap();
+        let (first_line, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let sink: LogSink = Arc::new(move |_, line| {
+            let _ = first_line.send(line);
+        });
+        let spec = SpawnSpec {
+            program: "sh".into(),
+            args: vec![
+                "-c".into(),
+                "setsid sleep 300 & echo $!; exec sleep 300".into(),
+            ],
+            cwd: std::env::temp_dir(),
+            env: BTreeMap::from([("PATH".into(), "/usr/bin:/bin".into())]),
+            log_sink: sink,
+        };
+        let process = Spawner::new().spawn(spec).await.unwrap();
+        let escaper: u32 = rx.recv().await.unwrap().parse().unwrap();
+        while !std::fs::read_to_string(format!("/proc/{escaper}/stat"))
+            .is_ok_and(|s| s.contains(") S ") && s.split(' ').nth(5) == Some(&escaper.to_string()))
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        println!("escaper={escaper}");
+        drop(process);
+    });
+    drop(runtime);
+    std::process::exit(0)
 }
 
 /// Present and not a zombie (PID 1 on some machines never reaps).

@@ -127,15 +127,15 @@ pub(crate) async fn spawn(
     Ok((process, port))
 }
 
-/// Writes `<run>/<id>.<pid>.pid` = "pid start_time", removed when the process exits.
+/// Writes `<run>/<id>.<pid>.pid` = the process's `px_runtime::Leftover` (pid,
+/// start time, cgroup or marker), removed once it and its descendants are gone.
 fn record_pid(paths: &Paths, id: &str, process: &Process) {
-    let pid = process.pid();
-    let Some(start) = px_runtime::start_time(pid) else {
+    let Some(leftover) = process.leftover() else {
         return;
     };
-    let file = paths.pid_file(id, pid);
+    let file = paths.pid_file(id, process.pid());
     if let Err(error) = std::fs::create_dir_all(paths.run_dir())
-        .and_then(|()| std::fs::write(&file, format!("{pid} {start}\n")))
+        .and_then(|()| std::fs::write(&file, leftover.to_string()))
     {
         tracing::warn!(%error, "cannot record plugin pid");
         return;

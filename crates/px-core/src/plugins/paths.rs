@@ -4,7 +4,8 @@
 //! <data>/plugins/<id>/revisions/<n>/   one revision's files (renamed in whole from staging)
 //! <data>/plugins/<id>/data/            PX_PLUGIN_DATA_DIR, kept across revisions
 //! <data>/staging/<install_id>/         an install being received; wiped at start
-//! <data>/run/<id>.pid                  "<pid> <start time>" of the running process
+//! <data>/run/<id>.<pid>.pid            a running process's px_runtime::Leftover:
+//!                                      "<pid> <start time>", then its cgroup or marker
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -50,7 +51,8 @@ impl Paths {
         self.root.join("run")
     }
 
-    /// Pid file of one running process of plugin `id` (blue and green each have one).
+    /// Pid file of one running process of plugin `id` (blue and green each
+    /// have one): what the next Core needs to end it and its descendants.
     pub(crate) fn pid_file(&self, id: &str, pid: u32) -> PathBuf {
         self.run_dir().join(format!("{id}.{pid}.pid"))
     }

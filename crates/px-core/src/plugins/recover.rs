@@ -218,12 +218,10 @@ impl Manager {
         for entry in entries.flatten() {
             let path = entry.path();
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let mut fields = text.split_whitespace().map(str::parse::<u64>);
-            if let (Some(Ok(pid)), Some(Ok(start))) = (fields.next(), fields.next())
-                && let Ok(pid) = u32::try_from(pid)
-            {
-                let killed = px_runtime::kill_leftover_group(pid, start);
+            if let Some(leftover) = px_runtime::Leftover::parse(&text) {
+                let killed = leftover.kill();
                 if killed > 0 {
+                    let pid = leftover.pid();
                     tracing::warn!(pid, killed, "killed processes left by a previous Core");
                 }
             }

@@ -1,5 +1,6 @@
 //! Integration tests with real processes (`sh`, `env`, `python3`).
 
+mod escapers;
 mod health;
 mod logs;
 mod reaper;

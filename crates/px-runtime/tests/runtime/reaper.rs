@@ -15,13 +15,11 @@ async fn orphaned_descendants_are_reaped() {
     let (spec, lines) = sh("sleep 300 & echo $!; exit 0", dir.path());
     let in_group = spawner.spawn(spec).await.unwrap();
     let in_group_pid = first_pid(&lines).await;
-    // escaped into its own session: outlives the plugin, exits later on its own
-    let (spec, lines) = sh("setsid sleep 1 & echo $!; sleep 0.2; exit 0", dir.path());
+    // escaped into its own session, its parent gone while the plugin runs:
+    // re-parented to us, then killed with the plugin
+    let (spec, lines) = sh("(setsid sleep 300 & echo $!); sleep 1; exit 0", dir.path());
     let escaped = spawner.spawn(spec).await.unwrap();
     let escaped_pid = first_pid(&lines).await;
-
-    assert!(in_group.exited().await.success());
-    assert!(escaped.exited().await.success());
     assert!(
         eventually(Duration::from_secs(2), || stat_field(escaped_pid, 1)
             == Some(std::process::id()))
@@ -30,6 +28,9 @@ async fn orphaned_descendants_are_reaped() {
         proc_state(escaped_pid),
         stat_field(escaped_pid, 1)
     );
+
+    assert!(in_group.exited().await.success());
+    assert!(escaped.exited().await.success());
     for pid in [in_group_pid, escaped_pid] {
         assert!(
             eventually(Duration::from_secs(6), || proc_state(pid).is_none()).await,

@@ -18,14 +18,26 @@ async fn environment_is_exactly_the_given_one() {
         "test runs under cargo"
     );
 
-    let process = Spawner::new().spawn(spec).await.unwrap();
-    assert!(process.exited().await.success());
-
-    let seen: BTreeSet<String> = stdout_of(&lines).into_iter().collect();
     let expected: BTreeSet<String> = ["PATH=/usr/bin:/bin", "PX_PLUGIN_ID=demo", "WEIRD=a b=c"]
         .map(String::from)
         .into();
+
+    let process = Spawner::new().spawn(spec.clone()).await.unwrap();
+    assert!(process.exited().await.success());
+    let mut seen: BTreeSet<String> = stdout_of(&lines).into_iter().collect();
+    if process.cgroup().is_none() {
+        // no writable cgroup here: the fallback's marker is the one addition
+        seen.retain(|v| !v.starts_with("PX_RUNTIME_TREE="));
+    }
     assert_eq!(seen, expected);
+
+    lines.lock().unwrap().clear();
+    let process = Spawner::new().without_cgroups().spawn(spec).await.unwrap();
+    assert!(process.exited().await.success());
+    let seen: BTreeSet<String> = stdout_of(&lines).into_iter().collect();
+    let markers: Vec<&String> = seen.difference(&expected).collect();
+    assert_eq!(markers.len(), 1, "{seen:?}");
+    assert!(markers[0].starts_with("PX_RUNTIME_TREE="), "{seen:?}");
 }
 
 #[tokio::test]
