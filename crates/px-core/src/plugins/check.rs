@@ -8,7 +8,7 @@ use px_manifest::{Manifest, ManifestError, RuntimeKind};
 
 use super::receive::error_chain;
 use super::run::{Failure, FailureKind};
-use super::slot::Slot;
+use super::task::Handle;
 
 /// The `id` and `version` of a manifest that may be invalid, read leniently,
 /// so that a rejection is still reported under the plugin's name.
@@ -115,7 +115,10 @@ fn check_entry(dir: &Path, entry: &str) -> Result<(), Failure> {
 /// Checks `requires.powerx`, the dependencies (installed, active, in range),
 /// and menu id / permission key collisions with every other plugin. Routes
 /// cannot collide: each plugin owns `/_p/<id>/` and ids are unique.
-pub(crate) fn resolve(manifest: &Manifest, others: &[std::sync::Arc<Slot>]) -> Result<(), Failure> {
+pub(crate) fn resolve(
+    manifest: &Manifest,
+    others: &[std::sync::Arc<Handle>],
+) -> Result<(), Failure> {
     if let Some(range) = manifest.requires.as_ref().and_then(|r| r.powerx.as_deref()) {
         let req = semver::VersionReq::parse(range).map_err(|e| {
             Failure::conflict(format!(
@@ -136,23 +139,23 @@ pub(crate) fn resolve(manifest: &Manifest, others: &[std::sync::Arc<Slot>]) -> R
                 "dependency {dep} range {range:?} is not semver: {e}"
             ))
         })?;
-        let slot = others.iter().find(|s| &s.id == dep);
-        let running = slot.and_then(|s| {
-            let live = s.live();
+        let handle = others.iter().find(|h| &h.id == dep);
+        let running = handle.and_then(|h| {
+            let view = h.view();
             let serving =
-                live.state == PluginState::Active || live.state == PluginState::RolledBack;
-            live.current.clone().filter(|_| serving)
+                view.state == PluginState::Active || view.state == PluginState::RolledBack;
+            view.current.clone().filter(|_| serving)
         });
         let Some(running) = running else {
             return Err(Failure::conflict(format!(
                 "dependency {dep} is not installed and active"
             )));
         };
-        let version = semver::Version::parse(&running.manifest.version).ok();
+        let version = semver::Version::parse(&running.manifest().version).ok();
         if !version.is_some_and(|v| req.matches(&v)) {
             return Err(Failure::conflict(format!(
                 "dependency {dep} is at version {}, which does not match {range}",
-                running.manifest.version
+                running.manifest().version
             )));
         }
     }
@@ -167,10 +170,10 @@ pub(crate) fn resolve(manifest: &Manifest, others: &[std::sync::Arc<Slot>]) -> R
         .map(|p| p.key.as_str())
         .collect();
     for other in others.iter().filter(|s| s.id != manifest.id) {
-        let Some(running) = other.current() else {
+        let Some(running) = other.view().current.clone() else {
             continue;
         };
-        let theirs = &running.manifest;
+        let theirs = running.manifest();
         if let Some(menu) = theirs
             .admin
             .iter()

@@ -9,18 +9,17 @@
 //! compared, since notifications sent meanwhile are lost. Following writes no
 //! audit rows and counts no installs: the Core that did the work already did.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
 use px_api::PluginState;
 
 use super::Manager;
-use super::install::{Target, drain_and_stop};
-use super::slot::Slot;
+use super::live::Cause;
+use super::run::Run;
+use super::task::{Msg, Next, PluginTask};
 use crate::events::Event;
 use crate::store::cluster::FeedItem;
 
@@ -29,9 +28,6 @@ use crate::store::cluster::FeedItem;
 pub(crate) struct Membership {
     /// Stable id of this Core (kept in `<data>/core-id`).
     pub core_id: String,
-    /// Plugins being brought in line, and whether another pass was asked
-    /// for meanwhile.
-    pending: Mutex<HashMap<String, bool>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -51,7 +47,6 @@ impl Membership {
         };
         Ok(Membership {
             core_id,
-            pending: Mutex::new(HashMap::new()),
             task: Mutex::new(None),
         })
     }
@@ -66,12 +61,6 @@ impl Membership {
         if let Some(task) = task {
             task.abort();
         }
-    }
-
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -106,7 +95,7 @@ impl Manager {
     }
 
     async fn resync(&self) {
-        let mut ids: Vec<String> = self.all_slots().iter().map(|s| s.id.clone()).collect();
+        let mut ids: Vec<String> = self.handles().iter().map(|h| h.id.clone()).collect();
         match self.store.plugins().await {
             Ok(rows) => ids.extend(rows.into_iter().map(|p| p.id)),
             Err(error) => tracing::warn!("cannot list plugins to follow: {error:#}"),
@@ -118,102 +107,77 @@ impl Manager {
         }
     }
 
-    /// Brings plugin `id` in line soon; passes for one plugin never overlap,
-    /// and changes that arrive during a pass cause one more pass.
+    /// Asks the task of `id` to bring it in line with the database; the
+    /// task's mailbox orders the passes of one plugin.
     fn schedule_follow(&self, id: &str) {
-        let Some(cluster) = &self.cluster else {
-            return;
-        };
-        {
-            let mut pending = cluster.pending();
-            if let Some(again) = pending.get_mut(id) {
-                *again = true;
-                return;
-            }
-            pending.insert(id.to_owned(), false);
-        }
         let manager = self.arc();
         let id = id.to_owned();
         tokio::spawn(async move {
-            loop {
-                if let Err(error) = manager.follow(&id).await {
-                    tracing::error!(plugin = %id, "cannot follow the other Cores: {error:#}");
-                }
-                let Some(cluster) = &manager.cluster else {
-                    return;
-                };
-                let mut pending = cluster.pending();
-                if pending.get(&id) == Some(&true) {
-                    pending.insert(id.clone(), false);
-                } else {
-                    pending.remove(&id);
-                    return;
+            let known = manager.handle(&id).is_some();
+            match manager.store.plugin(&id).await {
+                Ok(None) if !known => {}
+                Ok(_) => manager.deliver(&id, Msg::Follow, true).await,
+                Err(error) => {
+                    tracing::error!(plugin = %id, "cannot follow the other Cores: {error:#}")
                 }
             }
         });
     }
+}
 
-    /// One pass: this Core's instance of `id` to the database's stable revision.
-    async fn follow(&self, id: &str) -> anyhow::Result<()> {
-        if self.shutting_down.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        if self.slot(id).is_none() && self.store.plugin(id).await?.is_none() {
-            return Ok(());
-        }
-        let slot = self.slot_or_create(id, PluginState::Starting).await?;
-        let Some(_guard) = slot.lock().await else {
-            return Ok(());
-        };
-        let Some(row) = self.store.plugin(id).await? else {
-            self.forget_followed(&slot).await?;
-            return Ok(());
+impl PluginTask {
+    /// One pass: this Core's instance to the database's stable revision, or
+    /// gone when another Core uninstalled the plugin.
+    pub(crate) async fn follow(&mut self) -> anyhow::Result<Next> {
+        let id = self.plugin.id.clone();
+        let Some(row) = self.m.store.plugin(&id).await? else {
+            self.tear_down().await?;
+            self.m.emit(
+                &id,
+                None,
+                "plugin.uninstalled",
+                "info",
+                format!("{id} was uninstalled through another Core"),
+                serde_json::Map::new(),
+            );
+            return Ok(Next::End);
         };
         let Some(stable) = row.stable_revision else {
-            if slot.current().is_none() {
-                slot.set_state(PluginState::Failed);
+            if self.current().is_none() {
+                self.set_state(PluginState::Failed);
             }
-            return Ok(());
+            return Ok(Next::Continue);
         };
         let revision = self
+            .m
             .store
-            .revision(id, stable)
+            .revision(&id, stable)
             .await?
             .with_context(|| format!("stable revision {stable} has no row"))?;
-        let current = slot.current();
-        if current
-            .as_ref()
-            .is_some_and(|r| r.revision == stable && r.digest == revision.digest)
-        {
-            return Ok(());
+        let same = self
+            .current()
+            .is_some_and(|r| r.revision() == stable && r.target.digest == revision.digest);
+        if same {
+            return Ok(Next::Continue);
         }
         let started = Instant::now();
-        let dir = self.revision_on_disk(id, stable, &revision.digest).await?;
-        let manifest =
-            px_manifest::load_dir(&dir).with_context(|| format!("reading revision {stable}"))?;
-        let target = Target {
-            manifest: Arc::new(manifest.manifest),
-            revision: stable,
-            dir,
-            digest: revision.digest.clone(),
+        let install_id = Some(revision.install_id.clone());
+        let mut run = Run::quiet(self.m.events.clone());
+        let live = match self.m.stored_target(&id, stable).await {
+            Ok(target) => self.go_live(&mut run, target, Cause::Follow).await,
+            Err(failure) => Err(failure),
         };
-        match self.launch(&slot, &target).await {
-            Ok(running) => {
-                slot.point_to(Some(running.clone()));
-                slot.live().went_live();
-                self.supervise(slot.clone(), running);
-                if let Some(old) = current {
-                    tokio::spawn(drain_and_stop(old));
-                }
+        match live {
+            Ok(()) => {
                 let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 let mut data = serde_json::Map::new();
                 data.insert("followed".into(), true.into());
                 data.insert("duration_ms".into(), ms.into());
                 data.insert("stable_revision".into(), stable.into());
-                self.events.event(Event {
-                    plugin_id: id.to_owned(),
+                self.m.events.event(Event {
+                    plugin_id: id.clone(),
                     revision: Some(stable),
-                    install_id: Some(revision.install_id.clone()),
+                    install_id,
                     name: "install.succeeded",
                     phase: None,
                     level: "info",
@@ -222,26 +186,20 @@ impl Manager {
                     ),
                     data,
                 });
-                let manager = self.arc();
-                tokio::spawn(async move { manager.prune(&slot).await });
+                self.prune().await;
             }
             Err(failure) => {
-                let serving = slot.current().is_some_and(|r| r.is_alive());
-                slot.set_state(if serving {
-                    PluginState::RolledBack
-                } else {
-                    PluginState::Failed
-                });
+                self.settle_failed();
                 let mut data = serde_json::Map::new();
                 data.insert("followed".into(), true.into());
                 data.insert(
                     "reason".into(),
                     serde_json::to_value(failure.reason()).unwrap_or_default(),
                 );
-                self.events.event(Event {
-                    plugin_id: id.to_owned(),
+                self.m.events.event(Event {
+                    plugin_id: id.clone(),
                     revision: Some(stable),
-                    install_id: Some(revision.install_id.clone()),
+                    install_id,
                     name: "plugin.follow_failed",
                     phase: None,
                     level: "error",
@@ -253,21 +211,6 @@ impl Manager {
                 });
             }
         }
-        Ok(())
-    }
-
-    /// The plugin was uninstalled through another Core: stop it here and
-    /// remove its files (its rows are gone already). The slot lock is held.
-    async fn forget_followed(&self, slot: &Arc<Slot>) -> anyhow::Result<()> {
-        self.tear_down(slot).await?;
-        self.emit(
-            slot,
-            None,
-            "plugin.uninstalled",
-            "info",
-            format!("{} was uninstalled through another Core", slot.id),
-            serde_json::Map::new(),
-        );
-        Ok(())
+        Ok(Next::Continue)
     }
 }

@@ -2,26 +2,26 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use px_api::{InstallStatus, Phase, PluginState, ReasonCode};
+use px_api::{InstallStatus, Phase, ReasonCode};
 use px_manifest::{Manifest, RuntimeKind};
+use tokio::sync::oneshot;
 
-use super::launch::{self, LaunchSpec};
+use super::live::Cause;
 use super::receive::{self, Source, error_chain};
 use super::run::{Failure, FailureKind, InstallOutcome, OrInternal, Run};
-use super::slot::{Backend, Running, Slot};
+use super::running::Target;
+use super::task::{Msg, Next, PluginTask};
 use super::{Manager, check};
 use crate::store::plugins::{INSTALLING, RevisionRow};
 
-/// A revision ready to go live.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    pub manifest: Arc<Manifest>,
-    pub revision: u64,
-    pub dir: PathBuf,
+/// A validated revision for a plugin's task to install.
+#[derive(Debug)]
+pub(crate) struct InstallJob {
+    pub manifest: Manifest,
     pub digest: String,
+    pub staging: PathBuf,
 }
 
 impl Manager {
@@ -30,7 +30,33 @@ impl Manager {
     pub async fn install(&self, source: Source) -> InstallOutcome {
         let mut run = Run::new(self.events.clone(), "installing");
         let staging = self.paths.staging(&run.install_id);
-        let result = self.install_steps(&mut run, source, &staging).await;
+        let result = match self.prepare(&mut run, source, &staging).await {
+            Ok(job) => {
+                let id = job.manifest.id.clone();
+                let (reply, answer) = oneshot::channel();
+                self.deliver(
+                    &id,
+                    Msg::Install {
+                        job: Box::new(job),
+                        run,
+                        reply,
+                    },
+                    true,
+                )
+                .await;
+                match answer.await {
+                    Ok((back, result)) => {
+                        run = back;
+                        result
+                    }
+                    Err(_) => {
+                        run = Run::new(self.events.clone(), "installing");
+                        Err(lost_task())
+                    }
+                }
+            }
+            Err(failure) => Err(failure),
+        };
         if staging.exists() {
             let _ = tokio::fs::remove_dir_all(&staging).await;
         }
@@ -42,67 +68,37 @@ impl Manager {
     /// Goes back to the stable revision, or to `revision` if still on disk,
     /// through start → health → swap → probation. `None` = unknown plugin.
     pub async fn rollback(&self, id: &str, revision: Option<u64>) -> Option<InstallOutcome> {
-        let slot = self.slot(id)?;
-        let _guard = slot.lock().await?;
-        let mut run = Run::new(self.events.clone(), "rolling back");
-        let result = self.rollback_steps(&mut run, &slot, revision).await;
+        let run = Run::new(self.events.clone(), "rolling back");
+        let (reply, answer) = oneshot::channel();
+        self.deliver(
+            id,
+            Msg::Rollback {
+                revision,
+                run,
+                reply,
+            },
+            false,
+        )
+        .await;
+        let (run, result) = match answer.await {
+            Ok(ran) => ran?,
+            Err(_) => (
+                Run::new(self.events.clone(), "rolling back"),
+                Err(lost_task()),
+            ),
+        };
         let outcome = self.conclude(run, result).await;
         self.announce(id, "rollback").await;
         Some(outcome)
     }
 
-    async fn rollback_steps(
-        &self,
-        run: &mut Run,
-        slot: &Arc<Slot>,
-        revision: Option<u64>,
-    ) -> Result<(), Failure> {
-        run.plugin_id = slot.id.clone();
-        let _cluster = self.store.lock_plugin(&slot.id).await.or_internal()?;
-        let stable = self
-            .store
-            .plugin(&slot.id)
-            .await
-            .or_internal()?
-            .and_then(|p| p.stable_revision);
-        let target = revision
-            .or(stable)
-            .ok_or_else(|| Failure::bad_request(format!("{} has no stable revision", slot.id)))?;
-        let row = self.store.revision(&slot.id, target).await.or_internal()?;
-        let fetched = match &row {
-            Some(row) => self.revision_on_disk(&slot.id, target, &row.digest).await,
-            None => Err(anyhow::anyhow!("no such revision")),
-        };
-        let dir = fetched.unwrap_or_else(|_| self.paths.revision(&slot.id, target));
-        let Some(row) = row.filter(|_| dir.is_dir()) else {
-            return Err(Failure::bad_request(format!(
-                "revision {target} is no longer on disk"
-            )));
-        };
-        run.revision = Some(target);
-        run.announce(&slot.id, &row.version);
-        let manifest = px_manifest::load_dir(&dir).map_err(|e| {
-            Failure::new(
-                FailureKind::Invalid,
-                ReasonCode::ManifestInvalid,
-                error_chain(&e),
-            )
-        })?;
-        let target = Target {
-            manifest: Arc::new(manifest.manifest),
-            revision: target,
-            dir,
-            digest: row.digest,
-        };
-        self.go_live(run, slot, target).await
-    }
-
-    async fn install_steps(
+    /// receive → validate: a bundle or directory becomes an [`InstallJob`].
+    async fn prepare(
         &self,
         run: &mut Run,
         source: Source,
         staging: &Path,
-    ) -> Result<(), Failure> {
+    ) -> Result<InstallJob, Failure> {
         let policy = &self.config.policy.dev;
         let digest = run
             .phase(Phase::Receive, self.receive(source, staging))
@@ -117,28 +113,92 @@ impl Manager {
             run.announce(&id, &version);
         }
         run.record(Phase::Validate, validate, manifest.is_ok());
-        let manifest = manifest?;
-        let (slot, _guard) = loop {
-            let slot = self
-                .slot_or_create(&manifest.id, PluginState::Starting)
-                .await
-                .or_internal()?;
-            if let Some(guard) = slot.lock().await {
-                break (slot, guard);
+        Ok(InstallJob {
+            manifest: manifest?,
+            digest,
+            staging: staging.to_owned(),
+        })
+    }
+
+    /// Revision `revision` of `id` as recorded at its stage, from this Core's
+    /// disk or (several Cores) the artifact store.
+    pub(crate) async fn stored_target(&self, id: &str, revision: u64) -> Result<Target, Failure> {
+        let gone = || Failure::bad_request(format!("revision {revision} is no longer on disk"));
+        let row = self.store.revision(id, revision).await.or_internal()?;
+        let Some(row) = row else {
+            return Err(gone());
+        };
+        let dir = match self.revision_on_disk(id, revision, &row.digest).await {
+            Ok(dir) if dir.is_dir() => dir,
+            Ok(_) => return Err(gone()),
+            Err(error) => {
+                tracing::warn!(
+                    plugin = id,
+                    revision,
+                    "revision is not available: {error:#}"
+                );
+                return Err(gone());
             }
         };
+        let manifest = px_manifest::load_dir(&dir).map_err(|e| {
+            Failure::new(
+                FailureKind::Invalid,
+                ReasonCode::ManifestInvalid,
+                error_chain(&e),
+            )
+        })?;
+        Ok(Target {
+            manifest: Arc::new(manifest.manifest),
+            revision,
+            dir,
+            digest: row.digest,
+        })
+    }
+}
+
+/// The plugin's task ended without answering (it panicked).
+fn lost_task() -> Failure {
+    Failure::internal(&anyhow::anyhow!(
+        "the plugin's task ended without answering"
+    ))
+}
+
+impl PluginTask {
+    /// resolve → stage → migrate → go live, then the revision's row is finished.
+    pub(crate) async fn install(
+        &mut self,
+        run: &mut Run,
+        job: Box<InstallJob>,
+    ) -> (Result<(), Failure>, Next) {
+        let job = *job;
         // the same plugin's installs on other Cores of a shared database wait too
-        let _cluster = self.store.lock_plugin(&slot.id).await.or_internal()?;
-        let others = self.all_slots();
+        let _cluster = match self.m.store.lock_plugin(&self.plugin.id).await {
+            Ok(lock) => lock,
+            Err(error) => {
+                return (
+                    Err(Failure::internal(&error)),
+                    self.forget_if_never_staged().await,
+                );
+            }
+        };
+        let others = self.m.handles();
         let resolved = run
-            .phase(Phase::Resolve, async { check::resolve(&manifest, &others) })
+            .phase(Phase::Resolve, async {
+                check::resolve(&job.manifest, &others)
+            })
             .await;
         let staged = match resolved {
             Ok(()) => {
                 let (install_id, phases) = (run.install_id.clone(), run.phases.clone());
                 run.phase(
                     Phase::Stage,
-                    self.stage(&install_id, phases, &manifest, &digest, staging),
+                    self.m.stage(
+                        &install_id,
+                        phases,
+                        &job.manifest,
+                        &job.digest,
+                        &job.staging,
+                    ),
                 )
                 .await
             }
@@ -146,32 +206,31 @@ impl Manager {
         };
         let revision = match staged {
             Ok(revision) => revision,
-            Err(failure) => {
-                self.forget_if_never_staged(&slot).await;
-                return Err(failure);
-            }
+            Err(failure) => return (Err(failure), self.forget_if_never_staged().await),
         };
         run.revision = Some(revision);
         let target = Target {
-            manifest: Arc::new(manifest),
+            manifest: Arc::new(job.manifest),
             revision,
-            dir: self.paths.revision(&slot.id, revision),
-            digest,
+            dir: self.m.paths.revision(&self.plugin.id, revision),
+            digest: job.digest,
         };
-        let result = match self.migrate(run, &slot, &target).await {
-            Ok(()) => self.go_live(run, &slot, target).await,
-            Err(failure) => {
-                settle_failed(&slot);
-                Err(failure)
-            }
+        let result = match self.m.migrate(run, &self.plugin, &target).await {
+            Ok(()) => self.go_live(run, target, Cause::Install).await,
+            Err(failure) => Err(failure),
         };
+        if result.is_err() {
+            self.settle_failed();
+        }
         let (status, reason) = match &result {
             Ok(()) => (InstallStatus::Active, None),
             Err(f) => (f.install_status(), Some(f.reason())),
         };
-        self.store
+        let finished = self
+            .m
+            .store
             .finish_revision(
-                &slot.id,
+                &self.plugin.id,
                 revision,
                 status,
                 reason.as_ref(),
@@ -179,10 +238,53 @@ impl Manager {
                 run.elapsed_ms(),
             )
             .await
-            .or_internal()?;
-        result
+            .or_internal();
+        (result.and(finished), Next::Continue)
     }
 
+    /// A plugin rejected on its first install leaves nothing behind.
+    async fn forget_if_never_staged(&mut self) -> Next {
+        if self.current().is_some() {
+            return Next::Continue;
+        }
+        if let Ok(None) = self.m.store.plugin(&self.plugin.id).await {
+            let _ = self.m.store.delete_plugin_token(&self.plugin.id).await;
+            return Next::End;
+        }
+        Next::Continue
+    }
+
+    /// Brings the stable revision (or `revision`) back live.
+    pub(crate) async fn rollback(
+        &mut self,
+        run: &mut Run,
+        revision: Option<u64>,
+    ) -> Result<(), Failure> {
+        run.plugin_id = self.plugin.id.clone();
+        let id = self.plugin.id.clone();
+        let _cluster = self.m.store.lock_plugin(&id).await.or_internal()?;
+        let stable = self
+            .m
+            .store
+            .plugin(&id)
+            .await
+            .or_internal()?
+            .and_then(|p| p.stable_revision);
+        let revision = revision
+            .or(stable)
+            .ok_or_else(|| Failure::bad_request(format!("{id} has no stable revision")))?;
+        let target = self.m.stored_target(&id, revision).await?;
+        run.revision = Some(revision);
+        run.announce(&id, &target.manifest.version);
+        let result = self.go_live(run, target, Cause::Rollback).await;
+        if result.is_err() {
+            self.settle_failed();
+        }
+        result
+    }
+}
+
+impl Manager {
     async fn receive(&self, source: Source, staging: &Path) -> Result<String, Failure> {
         match source {
             Source::Dir(dir) => {
@@ -196,18 +298,6 @@ impl Manager {
                 let max = self.config.policy.dev.max_bundle_bytes;
                 receive::unpack_body(body, staging.to_owned(), max).await
             }
-        }
-    }
-
-    /// A plugin rejected on its first install leaves nothing behind.
-    async fn forget_if_never_staged(&self, slot: &Arc<Slot>) {
-        if slot.current().is_some() {
-            return;
-        }
-        if let Ok(None) = self.store.plugin(&slot.id).await {
-            slot.live().removed = true;
-            self.remove_slot(slot);
-            let _ = self.store.delete_plugin_token(&slot.id).await;
         }
     }
 
@@ -264,148 +354,6 @@ impl Manager {
         Ok(revision)
     }
 
-    /// start → health → swap → probation, rolling back on failure. The slot lock is held.
-    async fn go_live(
-        &self,
-        run: &mut Run,
-        slot: &Arc<Slot>,
-        target: Target,
-    ) -> Result<(), Failure> {
-        let old = slot.current();
-        let result = self.go_live_steps(run, slot, &target, old.clone()).await;
-        if result.is_err() {
-            settle_failed(slot);
-        }
-        result
-    }
-
-    async fn go_live_steps(
-        &self,
-        run: &mut Run,
-        slot: &Arc<Slot>,
-        target: &Target,
-        old: Option<Arc<Running>>,
-    ) -> Result<(), Failure> {
-        let manifest = &target.manifest;
-        let new = if manifest.runtime.kind == RuntimeKind::Static {
-            self.running(target, None, None)
-        } else {
-            let spec = self.launch_spec(slot, target);
-            let (process, port) = run
-                .phase(
-                    Phase::Start,
-                    launch::spawn(&self.spawner, &self.events, &self.paths, &spec),
-                )
-                .await?;
-            let health_limit = self.config.policy.dev.health_timeout_ms;
-            run.phase(
-                Phase::Health,
-                launch::await_health(&process, port, manifest, health_limit),
-            )
-            .await?;
-            self.running(target, Some(process), Some(port))
-        };
-
-        let swap = Instant::now();
-        slot.point_to(Some(new.clone()));
-        run.record(Phase::Swap, swap, true);
-
-        if let Some(process) = &new.process {
-            let probation = Instant::now();
-            let limit = Duration::from_millis(self.config.policy.dev.probation_ms);
-            // no timer for a zero probation: a tokio sleep rounds up to the next 1 ms tick
-            let crashed = if limit.is_zero() {
-                process.exit_status()
-            } else {
-                tokio::select! {
-                    () = tokio::time::sleep(limit) => None,
-                    status = process.exited() => Some(status),
-                }
-            };
-            run.record(Phase::Probation, probation, crashed.is_none());
-            if let Some(status) = crashed {
-                new.stopping.store(true, Ordering::SeqCst);
-                new.backend.retire();
-                self.restore(slot, old);
-                return Err(Failure::runtime(
-                    ReasonCode::CrashedInProbation,
-                    format!(
-                        "the process exited {} ms after the swap ({status})",
-                        probation.elapsed().as_millis()
-                    ),
-                    process.last_stderr(20),
-                ));
-            }
-        }
-
-        self.store
-            .set_stable_revision(&slot.id, Some(target.revision))
-            .await
-            .or_internal()?;
-        slot.live().went_live();
-        self.supervise(slot.clone(), new);
-        if let Some(old) = old {
-            tokio::spawn(drain_and_stop(old));
-        }
-        let manager = self.arc();
-        let slot = slot.clone();
-        tokio::spawn(async move { manager.prune(&slot).await });
-        Ok(())
-    }
-
-    /// After a failed probation: traffic back to the old instance, or, if it
-    /// died meanwhile, restart it with backoff.
-    fn restore(&self, slot: &Arc<Slot>, old: Option<Arc<Running>>) {
-        match old {
-            Some(old) if old.is_alive() => slot.point_to(Some(old)),
-            Some(old) => {
-                slot.set_current_unrouted(Some(old.clone()));
-                let manager = self.arc();
-                let slot = slot.clone();
-                tokio::spawn(async move {
-                    manager
-                        .restart_loop(slot, Some(old.serial), old.target(), 1)
-                        .await
-                });
-            }
-            None => slot.point_to(None),
-        }
-    }
-
-    pub(crate) fn launch_spec<'a>(&'a self, slot: &'a Slot, target: &'a Target) -> LaunchSpec<'a> {
-        LaunchSpec {
-            manifest: &target.manifest,
-            revision: target.revision,
-            dir: &target.dir,
-            token: &slot.token,
-            core_url: &self.config.core_url,
-        }
-    }
-
-    pub(crate) fn running(
-        &self,
-        target: &Target,
-        process: Option<px_runtime::Process>,
-        port: Option<u16>,
-    ) -> Arc<Running> {
-        let manifest = &target.manifest;
-        Arc::new(Running {
-            serial: self.next_serial(),
-            revision: target.revision,
-            manifest: manifest.clone(),
-            digest: target.digest.clone(),
-            dir: target.dir.clone(),
-            process,
-            backend: Arc::new(Backend::new(
-                &manifest.id,
-                target.revision,
-                port,
-                &manifest.runtime.http_base_path,
-            )),
-            stopping: std::sync::atomic::AtomicBool::new(false),
-        })
-    }
-
     async fn conclude(&self, run: Run, result: Result<(), Failure>) -> InstallOutcome {
         let mut stable = None;
         if !run.plugin_id.is_empty() {
@@ -429,41 +377,6 @@ impl Manager {
         let failure = result.as_ref().err().map(|f| f.kind);
         let report = run.finish(result.as_ref().map(|_| ()), stable);
         InstallOutcome { failure, report }
-    }
-}
-
-impl Running {
-    pub(crate) fn target(&self) -> Target {
-        Target {
-            manifest: self.manifest.clone(),
-            revision: self.revision,
-            dir: self.dir.clone(),
-            digest: self.digest.clone(),
-        }
-    }
-}
-
-/// After a failed install: rolled back when a revision still serves, else failed.
-fn settle_failed(slot: &Slot) {
-    let serving = slot.current().is_some_and(|r| r.is_alive());
-    slot.set_state(if serving {
-        PluginState::RolledBack
-    } else {
-        PluginState::Failed
-    });
-}
-
-/// Retires an old instance: new requests go elsewhere, in-flight ones finish
-/// (bounded by [`super::DRAIN_LIMIT`]), then the process is stopped.
-pub(crate) async fn drain_and_stop(old: Arc<Running>) {
-    old.backend.retire();
-    let deadline = Instant::now() + super::DRAIN_LIMIT;
-    while old.backend.inflight() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    old.stopping.store(true, Ordering::SeqCst);
-    if let Some(process) = &old.process {
-        process.stop(super::STOP_GRACE).await;
     }
 }
 

@@ -14,11 +14,10 @@ use px_api::{MessageStream, Phase, ReasonCode};
 use px_manifest::Migrations;
 use px_runtime::{LogSink, SpawnSpec, Stream};
 
-use super::install::Target;
 use super::launch;
 use super::receive::error_chain;
 use super::run::{Failure, Run};
-use super::slot::Slot;
+use super::running::{Plugin, Target};
 use super::{FAILED_START_GRACE, Manager};
 
 /// Output lines kept for a failure reason.
@@ -29,7 +28,7 @@ impl Manager {
     pub(crate) async fn migrate(
         &self,
         run: &mut Run,
-        slot: &Slot,
+        plugin: &Plugin,
         target: &Target,
     ) -> Result<(), Failure> {
         let Some(migrations) = &target.manifest.migrations else {
@@ -37,7 +36,7 @@ impl Manager {
         };
         let marker = self
             .paths
-            .plugin(&slot.id)
+            .plugin(&plugin.id)
             .join("migrated")
             .join(&target.manifest.version);
         if migrations.once && marker.exists() {
@@ -45,20 +44,20 @@ impl Manager {
         }
         run.phase(
             Phase::Migrate,
-            self.run_migrations(slot, target, migrations),
+            self.run_migrations(plugin, target, migrations),
         )
         .await?;
         let recorded = std::fs::create_dir_all(marker.parent().expect("the marker has a parent"))
             .and_then(|()| std::fs::write(&marker, b""));
         if let Err(error) = recorded {
-            tracing::warn!(plugin = %slot.id, %error, "cannot record that the migrations ran");
+            tracing::warn!(plugin = %plugin.id, %error, "cannot record that the migrations ran");
         }
         Ok(())
     }
 
     async fn run_migrations(
         &self,
-        slot: &Slot,
+        plugin: &Plugin,
         target: &Target,
         migrations: &Migrations,
     ) -> Result<(), Failure> {
@@ -74,11 +73,11 @@ impl Manager {
                 Vec::new(),
             )
         })?;
-        let spec = self.launch_spec(slot, target);
+        let spec = self.launch_spec(plugin, target);
         let mut env = launch::environment(&spec, &self.paths, 0);
         env.remove("PORT");
         env.remove("PX_PLUGIN_PORT");
-        std::fs::create_dir_all(self.paths.data(&slot.id)).map_err(|e| {
+        std::fs::create_dir_all(self.paths.data(&plugin.id)).map_err(|e| {
             Failure::internal(&anyhow::anyhow!("creating the plugin data directory: {e}"))
         })?;
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL)));
@@ -89,7 +88,7 @@ impl Manager {
                 args: migrations.args.clone(),
                 cwd,
                 env,
-                log_sink: self.migration_sink(slot, target.revision, tail.clone()),
+                log_sink: self.migration_sink(plugin, target.revision, tail.clone()),
             })
             .await
             .map_err(|e| failed(error_chain(&e), Vec::new()))?;
@@ -128,12 +127,12 @@ impl Manager {
     /// (stdout and stderr alike) to `tail`.
     fn migration_sink(
         &self,
-        slot: &Slot,
+        plugin: &Plugin,
         revision: u64,
         tail: Arc<Mutex<VecDeque<String>>>,
     ) -> LogSink {
         let events = self.events.clone();
-        let id = slot.id.clone();
+        let id = plugin.id.clone();
         Arc::new(move |stream, line| {
             {
                 let mut tail = tail

@@ -3,9 +3,11 @@
 //! → swap → probation) with blue/green swap and automatic rollback, uninstall,
 //! supervision of stable revisions, and recovery at start.
 //!
-//! Each plugin has a [`slot::Slot`] whose async mutex serializes that plugin's
-//! installs, rollbacks, restarts and uninstall; different plugins proceed in
-//! parallel. The proxy reads a slot's route lock-free (`ArcSwap`).
+//! Each plugin has one task ([`task::PluginTask`]) that owns everything about
+//! it and handles its installs, rollbacks, restarts, follows and uninstall
+//! one message at a time; different plugins proceed in parallel. Every cause
+//! of a revision going live takes the one path in [`live`]. The proxy reads a
+//! plugin's route lock-free (`ArcSwap`); the API reads a published snapshot.
 //!
 //! When several Cores share one PostgreSQL database, an advisory lock per
 //! plugin extends that serialization across Cores, revisions are kept in the
@@ -16,18 +18,21 @@ mod check;
 mod follow;
 mod install;
 mod launch;
+mod live;
 mod migrate;
 mod paths;
 mod receive;
 mod recover;
+mod route;
 mod run;
+mod running;
 mod shared;
-mod slot;
 mod supervise;
+mod task;
 mod views;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -35,14 +40,16 @@ use px_api::PluginState;
 use px_runtime::Spawner;
 
 pub use receive::Source;
+pub use route::{Backend, BackendGuard, RouteMiss};
 pub use run::{FailureKind, InstallOutcome};
-pub use slot::{Backend, BackendGuard, RouteMiss};
 
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::store::Store;
 use paths::Paths;
-use slot::Slot;
+use route::Route;
+use running::Plugin;
+use task::{Handle, Msg, PluginTask, Refusal};
 
 /// How long a stopping process gets between `SIGTERM` and `SIGKILL`.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(3);
@@ -63,10 +70,11 @@ pub struct Manager {
     spawner: Spawner,
     client: crate::proxy::Client,
     paths: Paths,
-    slots: RwLock<HashMap<String, Arc<Slot>>>,
-    /// Serializes slot creation, so a plugin token is rotated once per slot.
+    /// The registry: each installed plugin's handle to its task.
+    handles: RwLock<HashMap<String, Arc<Handle>>>,
+    /// Serializes task creation, so a plugin token is rotated once per task.
     creating: tokio::sync::Mutex<()>,
-    serial: AtomicU64,
+    /// Set once Core stops: no message reaches a task after that.
     shutting_down: AtomicBool,
     me: Weak<Manager>,
     /// Set when several Cores may share the database (PostgreSQL).
@@ -93,9 +101,8 @@ impl Manager {
             spawner: Spawner::new(),
             client: crate::proxy::client(),
             paths,
-            slots: RwLock::new(HashMap::new()),
+            handles: RwLock::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
-            serial: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             me: me.clone(),
             cluster,
@@ -109,14 +116,14 @@ impl Manager {
 
     /// Takes a guard on the backend of plugin `id` for one proxied request.
     pub fn acquire(&self, id: &str) -> Result<BackendGuard, RouteMiss> {
-        self.slot(id).ok_or(RouteMiss::Unknown)?.acquire()
+        self.handle(id).ok_or(RouteMiss::Unknown)?.route.acquire()
     }
 
     /// The directory served at `/_p/{id}/admin/`: the current revision's
     /// `admin.static_dir`. Outer `None` = unknown plugin.
     pub fn admin_dir(&self, id: &str) -> Option<Option<std::path::PathBuf>> {
-        let slot = self.slot(id)?;
-        Some(slot.current().and_then(|r| r.admin_dir()))
+        let handle = self.handle(id)?;
+        Some(handle.view().current.as_ref().and_then(|r| r.admin_dir()))
     }
 
     /// The pooled HTTP client the proxy uses.
@@ -126,7 +133,7 @@ impl Manager {
 
     /// Whether plugin `id` is installed.
     pub fn is_installed(&self, id: &str) -> bool {
-        self.slot(id).is_some()
+        self.handle(id).is_some()
     }
 
     /// Stops every plugin process gracefully (Core is shutting down).
@@ -135,44 +142,39 @@ impl Manager {
         if let Some(cluster) = &self.cluster {
             cluster.stop();
         }
-        let slots: Vec<Arc<Slot>> = self.all_slots();
-        let stops = slots.into_iter().map(|slot| async move {
-            let running = slot.current();
-            slot.point_to(None);
-            slot.set_state(PluginState::Stopped);
-            if let Some(running) = running {
-                running.stopping.store(true, Ordering::SeqCst);
-                if let Some(process) = &running.process {
-                    process.stop(STOP_GRACE).await;
-                }
+        let stops = self.handles().into_iter().map(|handle| async move {
+            let (reply, stopped) = tokio::sync::oneshot::channel();
+            if handle.send(Msg::Shutdown { reply }).is_ok() {
+                let _ = stopped.await;
             }
         });
         futures_util::future::join_all(stops).await;
     }
 
-    fn slot(&self, id: &str) -> Option<Arc<Slot>> {
-        self.slots
+    fn handle(&self, id: &str) -> Option<Arc<Handle>> {
+        self.handles
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(id)
             .cloned()
     }
 
-    fn all_slots(&self) -> Vec<Arc<Slot>> {
-        let slots = self
-            .slots
+    /// Every plugin's handle, sorted by id.
+    fn handles(&self) -> Vec<Arc<Handle>> {
+        let handles = self
+            .handles
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut all: Vec<_> = slots.values().cloned().collect();
+        let mut all: Vec<_> = handles.values().cloned().collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
     }
 
-    /// The slot of `id`, created (with a fresh plugin token) when missing.
-    async fn slot_or_create(&self, id: &str, state: PluginState) -> anyhow::Result<Arc<Slot>> {
+    /// The handle of `id`, its task started (with a fresh plugin token) when missing.
+    async fn handle_or_create(&self, id: &str, state: PluginState) -> anyhow::Result<Arc<Handle>> {
         let _one_at_a_time = self.creating.lock().await;
-        if let Some(slot) = self.slot(id) {
-            return Ok(slot);
+        if let Some(handle) = self.handle(id) {
+            return Ok(handle);
         }
         let token = match &self.cluster {
             // other Cores' processes of this plugin keep their own tokens
@@ -183,28 +185,59 @@ impl Manager {
             }
             None => self.store.rotate_plugin_token(id).await?,
         };
-        let mut slots = self
-            .slots
+        let plugin = Plugin {
+            id: id.to_owned(),
+            token,
+        };
+        let handle = PluginTask::spawn(self.arc(), plugin, state);
+        self.handles
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(slots
-            .entry(id.to_owned())
-            .or_insert_with(|| Arc::new(Slot::new(id, token, state)))
-            .clone())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.to_owned(), handle.clone());
+        Ok(handle)
     }
 
-    fn remove_slot(&self, slot: &Arc<Slot>) {
-        let mut slots = self
-            .slots
+    /// Forgets the handle of `id` if it is still the one with `route`.
+    fn remove_handle(&self, id: &str, route: &Arc<Route>) {
+        let mut handles = self
+            .handles
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if slots.get(&slot.id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
-            slots.remove(&slot.id);
+        if handles
+            .get(id)
+            .is_some_and(|h| Arc::ptr_eq(&h.route, route))
+        {
+            handles.remove(id);
         }
     }
 
-    fn next_serial(&self) -> u64 {
-        self.serial.fetch_add(1, Ordering::Relaxed)
+    /// Hands `msg` to the task of `id` (started first when `create`), or
+    /// answers it as refused. A task that ended meanwhile has left the
+    /// registry, so the next attempt finds its successor or nothing.
+    async fn deliver(&self, id: &str, mut msg: Msg, create: bool) {
+        loop {
+            if self.shutting_down.load(Ordering::SeqCst) {
+                return msg.refuse(Refusal::ShuttingDown);
+            }
+            let handle = if create {
+                match self.handle_or_create(id, PluginState::Starting).await {
+                    Ok(handle) => handle,
+                    Err(error) => return msg.refuse(Refusal::Internal(error)),
+                }
+            } else {
+                match self.handle(id) {
+                    Some(handle) => handle,
+                    None => return msg.refuse(Refusal::Unknown),
+                }
+            };
+            match handle.send(msg) {
+                Ok(()) => return,
+                Err(back) => {
+                    self.remove_handle(id, &handle.route);
+                    msg = *back;
+                }
+            }
+        }
     }
 
     fn arc(&self) -> Arc<Manager> {

@@ -1,12 +1,13 @@
 //! Recovery at start (after a clean stop or a `SIGKILL`) and uninstall.
 
-use std::sync::Arc;
-
 use px_api::{InstallStatus, PluginState, Reason, ReasonCode};
+use tokio::sync::oneshot;
 
 use super::Manager;
-use super::install::{Target, drain_and_stop};
-use super::slot::Slot;
+use super::live::Cause;
+use super::run::Run;
+use super::running::Target;
+use super::task::{Msg, PluginTask};
 
 impl Manager {
     /// Brings the plugins back after Core (re)starts: wipes half-staged
@@ -69,120 +70,35 @@ impl Manager {
         // on each other (busy timeout), which made this loop take seconds.
         let mut starts = Vec::new();
         for plugin in self.store.plugins().await? {
-            let slot = self
-                .slot_or_create(&plugin.id, PluginState::Starting)
-                .await?;
             let target = match plugin.stable_revision {
-                Some(revision) => self.stable_target(&plugin.id, revision).await,
+                Some(revision) => self
+                    .stored_target(&plugin.id, revision)
+                    .await
+                    .inspect_err(|failure| {
+                        tracing::error!(
+                            plugin = plugin.id,
+                            revision,
+                            "stable revision is not available: {}",
+                            failure.message
+                        )
+                    })
+                    .ok(),
                 None => None,
             };
-            match target {
-                Some(target) => starts.push((slot, target)),
-                None => slot.set_state(PluginState::Failed),
+            let state = match target {
+                Some(_) => PluginState::Starting,
+                None => PluginState::Failed,
+            };
+            self.handle_or_create(&plugin.id, state).await?;
+            if let Some(target) = target {
+                starts.push((plugin.id, target));
             }
         }
-        for (slot, target) in starts {
-            let manager = self.arc();
-            tokio::spawn(async move { manager.start_recovered(slot, target).await });
+        for (id, target) in starts {
+            self.deliver(&id, Msg::Recover(target), false).await;
         }
         self.start_following();
         Ok(())
-    }
-
-    async fn stable_target(&self, id: &str, revision: u64) -> Option<Target> {
-        let digest = self
-            .store
-            .revision(id, revision)
-            .await
-            .ok()
-            .flatten()
-            .map(|r| r.digest)
-            .unwrap_or_default();
-        let dir = self
-            .revision_on_disk(id, revision, &digest)
-            .await
-            .inspect_err(|error| {
-                tracing::error!(
-                    plugin = id,
-                    revision,
-                    "stable revision is not available: {error:#}"
-                )
-            })
-            .ok()?;
-        let manifest = px_manifest::load_dir(&dir)
-            .inspect_err(|error| tracing::error!(plugin = id, revision, %error, "stable revision is unreadable"))
-            .ok()?;
-        Some(Target {
-            manifest: Arc::new(manifest.manifest),
-            revision,
-            dir,
-            digest,
-        })
-    }
-
-    async fn start_recovered(&self, slot: Arc<Slot>, target: Target) {
-        {
-            let Some(_guard) = slot.lock().await else {
-                return;
-            };
-            if slot.current().is_some() {
-                return;
-            }
-            match self.launch(&slot, &target).await {
-                Ok(running) => {
-                    slot.point_to(Some(running.clone()));
-                    slot.set_state(PluginState::Active);
-                    self.audit_core(
-                        "recover",
-                        &slot.id,
-                        Some(target.revision),
-                        None,
-                        "success",
-                        None,
-                    )
-                    .await;
-                    self.emit(
-                        &slot,
-                        Some(target.revision),
-                        "plugin.started",
-                        "info",
-                        format!("revision {} started with Core", target.revision),
-                        serde_json::Map::new(),
-                    );
-                    self.supervise(slot.clone(), running);
-                    return;
-                }
-                Err(failure) => {
-                    slot.set_state(PluginState::Restarting);
-                    self.audit_core(
-                        "recover",
-                        &slot.id,
-                        Some(target.revision),
-                        None,
-                        "failure",
-                        Some(&failure.reason()),
-                    )
-                    .await;
-                    let mut data = serde_json::Map::new();
-                    data.insert(
-                        "reason".into(),
-                        serde_json::to_value(failure.reason()).unwrap_or_default(),
-                    );
-                    self.emit(
-                        &slot,
-                        Some(target.revision),
-                        "plugin.crashed",
-                        "error",
-                        format!(
-                            "revision {} did not start with Core: {}",
-                            target.revision, failure.message
-                        ),
-                        data,
-                    );
-                }
-            }
-        }
-        self.restart_loop(slot, None, target, 1).await;
     }
 
     /// An audit row for something Core did on its own.
@@ -232,43 +148,119 @@ impl Manager {
     /// Uninstalls a plugin: stops its process, removes its route, files, data
     /// and rows. `false` when it is not installed.
     pub async fn uninstall(&self, id: &str) -> anyhow::Result<bool> {
-        let Some(slot) = self.slot(id) else {
-            return Ok(false);
-        };
-        let Some(_guard) = slot.lock().await else {
-            return Ok(false);
-        };
-        let cluster = self.store.lock_plugin(id).await?;
-        self.tear_down(&slot).await?;
-        self.store.delete_plugin(id).await?;
-        self.store.delete_plugin_token(id).await?;
+        let (reply, answer) = oneshot::channel();
+        self.deliver(id, Msg::Uninstall { reply }, false).await;
+        let removed = answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the plugin's task ended without answering"))??;
+        if removed {
+            self.announce(id, "uninstall").await;
+        }
+        Ok(removed)
+    }
+}
+
+impl PluginTask {
+    /// Starts the stable revision after Core started; on failure it is
+    /// restarted with backoff like a crash.
+    pub(crate) async fn recover(&mut self, target: Target) {
+        if self.current().is_some() {
+            return;
+        }
+        let revision = target.revision;
+        let id = self.plugin.id.clone();
+        let mut run = Run::quiet(self.m.events.clone());
+        match self.go_live(&mut run, target.clone(), Cause::Recover).await {
+            Ok(()) => {
+                self.m
+                    .audit_core("recover", &id, Some(revision), None, "success", None)
+                    .await;
+                self.m.emit(
+                    &id,
+                    Some(revision),
+                    "plugin.started",
+                    "info",
+                    format!("revision {revision} started with Core"),
+                    serde_json::Map::new(),
+                );
+            }
+            Err(failure) => {
+                self.set_state(PluginState::Restarting);
+                let reason = failure.reason();
+                self.m
+                    .audit_core(
+                        "recover",
+                        &id,
+                        Some(revision),
+                        None,
+                        "failure",
+                        Some(&reason),
+                    )
+                    .await;
+                let mut data = serde_json::Map::new();
+                data.insert(
+                    "reason".into(),
+                    serde_json::to_value(&reason).unwrap_or_default(),
+                );
+                self.m.emit(
+                    &id,
+                    Some(revision),
+                    "plugin.crashed",
+                    "error",
+                    format!(
+                        "revision {revision} did not start with Core: {}",
+                        failure.message
+                    ),
+                    data,
+                );
+                self.schedule_restart(target, super::supervise::backoff(1));
+            }
+        }
+    }
+
+    /// Stops everything and removes the plugin's files, data and rows.
+    pub(crate) async fn uninstall(&mut self) -> anyhow::Result<bool> {
+        let id = self.plugin.id.clone();
+        let cluster = self.m.store.lock_plugin(&id).await?;
+        self.tear_down().await?;
+        self.m.store.delete_plugin(&id).await?;
+        self.m.store.delete_plugin_token(&id).await?;
         drop(cluster);
-        self.emit(
-            &slot,
+        self.m.emit(
+            &id,
             None,
             "plugin.uninstalled",
             "info",
             format!("{id} was uninstalled"),
             serde_json::Map::new(),
         );
-        self.announce(id, "uninstall").await;
         Ok(true)
     }
 
-    /// Stops a plugin on this Core and removes its route and files. The
-    /// slot lock is held; the store is left alone.
-    pub(crate) async fn tear_down(&self, slot: &Arc<Slot>) -> anyhow::Result<()> {
-        slot.live().removed = true;
-        let running = slot.current();
-        slot.point_to(None);
-        self.remove_slot(slot);
+    /// Stops the plugin on this Core and removes its route and files; the
+    /// store is left alone.
+    pub(crate) async fn tear_down(&mut self) -> anyhow::Result<()> {
+        self.cancel_restart();
+        let running = self.current().cloned();
+        self.set_current(None, false);
         if let Some(running) = running {
-            drain_and_stop(running).await;
+            running.drain_and_stop().await;
         }
-        let dir = self.paths.plugin(&slot.id);
+        let dir = self.m.paths.plugin(&self.plugin.id);
         if dir.exists() {
             tokio::fs::remove_dir_all(&dir).await?;
         }
         Ok(())
+    }
+
+    /// Core is stopping: no more traffic, and the process ends gracefully.
+    pub(crate) async fn shutdown(&mut self) {
+        self.cancel_restart();
+        let running = self.current().cloned();
+        self.set_current(running.clone(), false);
+        self.set_state(PluginState::Stopped);
+        if let Some(running) = running {
+            running.stop(super::STOP_GRACE).await;
+        }
     }
 }

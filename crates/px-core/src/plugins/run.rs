@@ -157,6 +157,12 @@ impl Run {
         }
     }
 
+    /// A run that publishes nothing: restarts, follows and recovery report
+    /// through their own events.
+    pub(crate) fn quiet(events: Arc<EventBus>) -> Self {
+        Self::new(events, "starting")
+    }
+
     /// Milliseconds since the run began.
     pub(crate) fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)

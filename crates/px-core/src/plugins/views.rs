@@ -22,14 +22,14 @@ impl Manager {
             return Ok(None);
         };
         let revisions = self.store.revisions(id).await?;
-        let current = self.slot(id).and_then(|s| s.current());
+        let current = self.handle(id).and_then(|h| h.view().current.clone());
         let manifest = current
             .as_ref()
-            .and_then(|r| serde_json::to_value(&*r.manifest).ok())
+            .and_then(|r| serde_json::to_value(r.manifest()).ok())
             .unwrap_or(serde_json::Value::Null);
         let description = current
             .as_ref()
-            .and_then(|r| r.manifest.description.clone());
+            .and_then(|r| r.manifest().description.clone());
         Ok(Some(PluginDetail {
             summary: self.summary(row, &revisions),
             description,
@@ -39,15 +39,17 @@ impl Manager {
     }
 
     fn summary(&self, row: PluginRow, revisions: &[RevisionRow]) -> PluginSummary {
-        let slot = self.slot(&row.id);
-        let (state, restarts, current) = match &slot {
-            Some(slot) => {
-                let live = slot.live();
-                (live.state, live.restarts, live.current.clone())
+        let (state, restarts, current) = match self.handle(&row.id) {
+            Some(handle) => {
+                let view = handle.view();
+                (view.state, view.restarts, view.current.clone())
             }
             None => (PluginState::Failed, 0, None),
         };
-        let shown = current.as_ref().map(|r| r.revision).or(row.stable_revision);
+        let shown = current
+            .as_ref()
+            .map(|r| r.revision())
+            .or(row.stable_revision);
         let shown_row = revisions
             .iter()
             .find(|r| Some(r.revision) == shown)
@@ -57,16 +59,16 @@ impl Manager {
             name: row.name,
             version: current
                 .as_ref()
-                .map(|r| r.manifest.version.clone())
+                .map(|r| r.manifest().version.clone())
                 .or_else(|| shown_row.map(|r| r.version.clone()))
                 .unwrap_or_default(),
-            revision: current.as_ref().map(|r| r.revision),
+            revision: current.as_ref().map(|r| r.revision()),
             stable_revision: row.stable_revision,
             state,
             kind: row.kind,
             digest: current
                 .as_ref()
-                .map(|r| r.digest.clone())
+                .map(|r| r.target.digest.clone())
                 .or_else(|| shown_row.map(|r| r.digest.clone())),
             last_install_at: row.last_install_at,
             last_install_ms: row.last_install_ms,

@@ -1,0 +1,104 @@
+//! Where the proxy sends a plugin's traffic, read lock-free on every request
+//! and written only by the plugin's task.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use arc_swap::ArcSwapOption;
+
+/// One running revision as the proxy sees it.
+#[derive(Debug)]
+pub struct Backend {
+    /// Plugin id.
+    pub plugin_id: String,
+    /// Revision behind this backend.
+    pub revision: u64,
+    /// Port on 127.0.0.1; `None` for a static plugin.
+    pub port: Option<u16>,
+    /// The plugin's `http_base_path`.
+    pub base_path: String,
+    inflight: AtomicUsize,
+    retired: AtomicBool,
+}
+
+impl Backend {
+    pub(crate) fn new(plugin_id: &str, revision: u64, port: Option<u16>, base_path: &str) -> Self {
+        Backend {
+            plugin_id: plugin_id.to_owned(),
+            revision,
+            port,
+            base_path: base_path.to_owned(),
+            inflight: AtomicUsize::new(0),
+            retired: AtomicBool::new(false),
+        }
+    }
+
+    /// Requests being served by this backend now.
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::SeqCst)
+    }
+
+    /// Marks the backend as leaving; new requests go elsewhere. Paired with
+    /// [`Route::acquire`]: both sides use `SeqCst`, so either the request sees
+    /// `retired` or the drainer sees its in-flight count.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts one request in flight on a backend until dropped.
+#[derive(Debug)]
+pub struct BackendGuard {
+    backend: Arc<Backend>,
+}
+
+impl BackendGuard {
+    /// The backend the request goes to.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+}
+
+impl Drop for BackendGuard {
+    fn drop(&mut self) {
+        self.backend.inflight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Why a request cannot be routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMiss {
+    /// No such plugin.
+    Unknown,
+    /// Installed, but no revision is serving (failed, restarting, or static).
+    NoBackend,
+}
+
+/// The backend a plugin's traffic goes to now, if any.
+#[derive(Debug, Default)]
+pub(crate) struct Route(ArcSwapOption<Backend>);
+
+impl Route {
+    /// Sends new requests to `backend` (or nowhere).
+    pub(crate) fn point(&self, backend: Option<Arc<Backend>>) {
+        self.0.store(backend);
+    }
+
+    /// Takes a guard on the backend traffic goes to now.
+    pub(crate) fn acquire(&self) -> Result<BackendGuard, RouteMiss> {
+        for _ in 0..64 {
+            let backend = self.0.load_full().ok_or(RouteMiss::NoBackend)?;
+            backend.inflight.fetch_add(1, Ordering::SeqCst);
+            let guard = BackendGuard { backend };
+            if !guard.backend.is_retired() {
+                return Ok(guard);
+            }
+            // retired between load and increment: the route has moved on
+        }
+        Err(RouteMiss::NoBackend)
+    }
+}
