@@ -28,6 +28,44 @@ pub enum MessageStream {
     Core,
 }
 
+/// Which process of a revision a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcessRole {
+    /// The plugin's backend (`runtime.entry`), serving `/_p/{id}/api/*`.
+    Backend,
+    /// The admin server (`admin.process`), serving `/_p/{id}/admin/*`.
+    Admin,
+}
+
+impl ProcessRole {
+    /// `backend` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessRole::Backend => "backend",
+            ProcessRole::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for ProcessRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ProcessRole {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "backend" => Ok(ProcessRole::Backend),
+            "admin" => Ok(ProcessRole::Admin),
+            other => Err(format!("unknown process {other:?} (backend or admin)")),
+        }
+    }
+}
+
 /// One message on `plugin.dev.logs`, as sent over the WebSocket and returned by the logs API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LogMessage {
@@ -55,6 +93,9 @@ pub struct LogMessage {
     pub phase: Option<String>,
     /// For events: `{"event": "install.started", …}`; `null` for log lines.
     pub data: serde_json::Value,
+    /// For log lines: the process that wrote it; absent for Core's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessRole>,
 }
 
 /// `GET /api/plugins/{id}/logs` answer.

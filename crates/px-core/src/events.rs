@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use px_api::{LOGS_CHANNEL, LogMessage, MessageKind, MessageStream};
+use px_api::{LOGS_CHANNEL, LogMessage, MessageKind, MessageStream, ProcessRole};
 use tokio::sync::broadcast;
 
 /// Messages kept per plugin for backfill.
@@ -131,11 +131,19 @@ impl EventBus {
             event.message,
             event.phase.map(str::to_owned),
             serde_json::Value::Object(data),
+            None,
         )
     }
 
     /// Publishes one line a plugin printed.
-    pub fn log(&self, plugin_id: &str, revision: u64, stream: MessageStream, line: String) {
+    pub fn log(
+        &self,
+        plugin_id: &str,
+        revision: u64,
+        process: ProcessRole,
+        stream: MessageStream,
+        line: String,
+    ) {
         let level = if stream == MessageStream::Stderr {
             "warn"
         } else {
@@ -151,6 +159,7 @@ impl EventBus {
             line,
             None,
             serde_json::Value::Null,
+            Some(process),
         );
     }
 
@@ -166,6 +175,7 @@ impl EventBus {
         message: String,
         phase: Option<String>,
         data: serde_json::Value,
+        process: Option<ProcessRole>,
     ) -> LogMessage {
         let mut state = self.lock();
         state.last_seq += 1;
@@ -182,6 +192,7 @@ impl EventBus {
             message,
             phase,
             data,
+            process,
         };
         let ring = state.rings.entry(message.plugin_id.clone()).or_default();
         if ring.len() == RING_CAPACITY {
@@ -213,7 +224,13 @@ mod tests {
     use super::*;
 
     fn line(bus: &EventBus, plugin: &str, text: &str) {
-        bus.log(plugin, 1, MessageStream::Stdout, text.to_owned());
+        bus.log(
+            plugin,
+            1,
+            px_api::ProcessRole::Backend,
+            MessageStream::Stdout,
+            text.to_owned(),
+        );
     }
 
     #[test]

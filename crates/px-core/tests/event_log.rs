@@ -171,7 +171,13 @@ async fn unknown_plugins_are_404_and_uninstalled_ones_still_read() {
 
 fn publish(bus: &EventBus, plugin: &str, n: usize, width: usize) {
     for i in 0..n {
-        bus.log(plugin, 1, MessageStream::Stdout, format!("{i:0width$}"));
+        bus.log(
+            plugin,
+            1,
+            px_api::ProcessRole::Backend,
+            MessageStream::Stdout,
+            format!("{i:0width$}"),
+        );
     }
 }
 
@@ -251,17 +257,23 @@ async fn pruned(store: Store) {
             message: format!("{age_days} days old"),
             phase: None,
             data: serde_json::Value::Null,
+            process: [Some(px_api::ProcessRole::Admin), None][i % 2],
         })
         .collect();
     store.events_insert("core-a", &messages).await.unwrap();
     let pruned = px_core::retention::prune(&store, now, 7).await.unwrap();
     assert_eq!(pruned.events, 2);
-    let left: Vec<String> = kept(&store, "a.plugin")
+    let left: Vec<(String, Option<px_api::ProcessRole>)> = kept(&store, "a.plugin")
         .await
         .into_iter()
-        .map(|m| m.message)
+        .map(|m| (m.message, m.process))
         .collect();
-    assert_eq!(left, ["6 days old", "0 days old"]);
+    let admin = Some(px_api::ProcessRole::Admin);
+    assert_eq!(
+        left,
+        [("6 days old".into(), admin), ("0 days old".into(), None)],
+        "kept lines keep the process that wrote them"
+    );
     assert_eq!(
         px_core::retention::prune(&store, now + 7 * DAY, 7)
             .await

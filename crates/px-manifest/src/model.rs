@@ -185,6 +185,37 @@ pub struct Admin {
     /// Entries added to Admin's sidebar.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub menus: Vec<Menu>,
+    /// An admin server (e.g. a Nuxt server) run beside the backend in the
+    /// same revision and proxied at `/_p/<id>/admin/*`; `static_dir` is then
+    /// the fallback while it is down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<AdminProcess>,
+}
+
+/// The admin server of a revision: started, probed, swapped and stopped
+/// together with its backend, on a port of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminProcess {
+    /// Program to start: a path inside `dist/` or a command on `PATH`.
+    #[schemars(length(min = 1))]
+    pub entry: String,
+    /// Arguments passed to `entry`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Extra environment, added after Core's injected variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Health check; without one, `GET /` must answer 2xx.
+    #[serde(default = "admin_health")]
+    pub health: Health,
+}
+
+fn admin_health() -> Health {
+    Health {
+        path: "/".to_owned(),
+        ..Health::default()
+    }
 }
 
 /// One sidebar entry.

@@ -12,13 +12,14 @@
 //! | `runtime.kind` | `runtime.kind`: `process`, `binary`, `exec` → `process`; `static`, `none` → `static`; absent → `process` when `runtime.entry` is set, else `static` (also when `runtime` is absent) |
 //! | `runtime.entry`, `args`, `env` | same keys under `runtime` |
 //! | `runtime.health.path` | `runtime.health.http` (or `path`) |
-//! | `runtime.health.timeout_ms` | `runtime.health.timeout`: `"500ms"`, `"15s"`, `"2m"`, or an integer in milliseconds (or `timeout_ms`) |
+//! | `runtime.health.timeout_ms`, `interval_ms` | `runtime.health.timeout`, `interval`: `"500ms"`, `"15s"`, `"2m"`, or an integer in milliseconds (or `timeout_ms`, `interval_ms`) |
 //! | `runtime.http_base_path` | `endpoints.http_base_path` (or `runtime.http_base_path`) |
 //! | `admin.static_dir` | `frontend.admin.static_dir` |
+//! | `admin.process` | `frontend.admin.process{entry,args,env,health}` (health as under `runtime`; `frontend.admin.kind` `process` or `static` is read and says nothing more) |
 //! | `admin.menus[]` | `frontend.admin.menus[]`: `id`, `title`, `path` (else `route`), `icon`, `order`, and as `permission` the first of `required_policies` that the file declares (or `permission`) |
 //! | `permissions[]` | `permissions[]` (a `"resource:action"` string or `{key, description}`), then `rbac.resources[]` × `actions` → `"resource:action"` |
 //!
-//! Everything else (`runtime.health.interval`, `frontend.admin.kind`, a menu's
+//! Everything else (another `frontend.admin.kind`, a menu's
 //! `route` beside its `path`, undeclared `required_policies`, unknown keys) is
 //! reported as a warning and ignored. Values of the wrong type stay errors.
 

@@ -8,6 +8,9 @@ HELLO_MODE (set in runtime.env) makes it misbehave on purpose, for tests and
 for trying Core's rollback: exit, never_listen, unhealthy, unhealthy_after:<ms>
 (healthy at first, then /healthz answers 500), crash_after:<ms>,
 ignore_term, fork_child (starts a long-lived helper process).
+
+HELLO_ROLE, when set, makes GET / answer with it (e.g. `admin` when the
+same server runs as a revision's admin process).
 """
 
 import json
@@ -24,6 +27,7 @@ VERSION = os.environ.get("PX_PLUGIN_VERSION", "dev")
 REVISION = os.environ.get("PX_PLUGIN_REVISION", "0")
 CONFIG = json.loads(os.environ.get("PX_PLUGIN_CONFIG") or "{}")
 MODE = os.environ.get("HELLO_MODE", "")
+ROLE = os.environ.get("HELLO_ROLE")
 STARTED = time.monotonic()
 
 
@@ -54,6 +58,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/healthz":
             sick = unhealthy()
             self.answer(500 if sick else 200, {"ok": not sick})
+        elif path == "/" and ROLE:
+            self.answer(200, {"role": ROLE, "version": VERSION, "revision": int(REVISION)})
         elif path == "/hello":
             self.answer(200, {
                 "message": CONFIG.get("greeting", "hello"),

@@ -58,10 +58,11 @@ pub(crate) fn validate(staged: &Path, plugin_ids: &[String]) -> Result<Manifest,
         ));
     }
     if manifest.runtime.kind == RuntimeKind::Process {
-        check_entry(
-            staged,
-            manifest.runtime.entry.as_deref().unwrap_or_default(),
-        )?;
+        let entry = manifest.runtime.entry.as_deref().unwrap_or_default();
+        check_entry(staged, "runtime.entry", entry)?;
+    }
+    if let Some(admin) = manifest.admin.as_ref().and_then(|a| a.process.as_ref()) {
+        check_entry(staged, "admin.process.entry", &admin.entry)?;
     }
     Ok(manifest)
 }
@@ -72,27 +73,27 @@ fn id_allowed(id: &str, patterns: &[String]) -> bool {
     })
 }
 
-fn check_entry(dir: &Path, entry: &str) -> Result<(), Failure> {
+/// `entry` (the manifest field `field`) is an executable file in the bundle
+/// or a command on `PATH`.
+fn check_entry(dir: &Path, field: &str, entry: &str) -> Result<(), Failure> {
     let missing =
         |message: String| Failure::new(FailureKind::Invalid, ReasonCode::EntryMissing, message);
     if entry.is_empty() {
-        return Err(missing("runtime.entry is empty".to_owned()));
+        return Err(missing(format!("{field} is empty")));
     }
     if entry.contains('/') {
         // an absolute entry names a program outside the bundle (like a bare command)
         let path = dir.join(entry);
         if entry.split('/').any(|part| part == "..") {
-            return Err(missing(format!(
-                "runtime.entry {entry:?} leaves the bundle"
-            )));
+            return Err(missing(format!("{field} {entry:?} leaves the bundle")));
         }
         return match path.metadata() {
             Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => Ok(()),
             Ok(meta) if meta.is_file() => {
-                Err(missing(format!("runtime.entry {entry} is not executable")))
+                Err(missing(format!("{field} {entry} is not executable")))
             }
             _ => Err(missing(format!(
-                "runtime.entry {entry} does not exist in the bundle"
+                "{field} {entry} does not exist in the bundle"
             ))),
         };
     }
@@ -107,7 +108,7 @@ fn check_entry(dir: &Path, entry: &str) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(missing(format!(
-            "runtime.entry {entry} is not a file in the bundle nor a command on PATH"
+            "{field} {entry} is not a file in the bundle nor a command on PATH"
         )))
     }
 }
@@ -214,18 +215,24 @@ mod tests {
     #[test]
     fn entries() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(check_entry(dir.path(), "sh").map_err(|f| f.code), Ok(()));
-        let missing = check_entry(dir.path(), "./nope").unwrap_err();
+        assert_eq!(
+            check_entry(dir.path(), "runtime.entry", "sh").map_err(|f| f.code),
+            Ok(())
+        );
+        let missing = check_entry(dir.path(), "runtime.entry", "./nope").unwrap_err();
         assert_eq!(missing.code, ReasonCode::EntryMissing);
         std::fs::write(dir.path().join("run"), "#!/bin/sh\n").unwrap();
-        assert!(check_entry(dir.path(), "./run").is_err(), "not executable");
+        assert!(
+            check_entry(dir.path(), "runtime.entry", "./run").is_err(),
+            "not executable"
+        );
         std::fs::set_permissions(
             dir.path().join("run"),
             std::fs::Permissions::from_mode(0o755),
         )
         .unwrap();
-        assert!(check_entry(dir.path(), "./run").is_ok());
-        assert!(check_entry(dir.path(), "../run").is_err());
-        assert!(check_entry(dir.path(), "no-such-command-px").is_err());
+        assert!(check_entry(dir.path(), "runtime.entry", "./run").is_ok());
+        assert!(check_entry(dir.path(), "runtime.entry", "../run").is_err());
+        assert!(check_entry(dir.path(), "runtime.entry", "no-such-command-px").is_err());
     }
 }

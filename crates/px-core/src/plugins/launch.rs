@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use px_api::{MessageStream, ReasonCode};
-use px_manifest::Manifest;
+use px_api::{MessageStream, ProcessRole, ReasonCode};
+use px_manifest::{Health, Manifest};
 use px_runtime::{HealthOutcome, LogSink, Process, SpawnSpec, Spawner, Stream};
 
 use super::paths::Paths;
@@ -30,9 +30,77 @@ pub(crate) struct LaunchSpec<'a> {
     pub core_url: &'a str,
 }
 
-/// The environment of a plugin process, exactly (SPEC §2.3).
+impl LaunchSpec<'_> {
+    /// The processes this revision runs: the backend (unless static), then
+    /// the admin process if it has one.
+    pub(crate) fn roles(&self) -> Vec<ProcessRole> {
+        roles(self.manifest)
+    }
+
+    fn admin_process(&self) -> Option<&px_manifest::AdminProcess> {
+        self.manifest.admin.as_ref()?.process.as_ref()
+    }
+
+    /// Program, arguments and the plugin's own environment of one process.
+    fn command(&self, role: ProcessRole) -> (String, &[String], &BTreeMap<String, String>) {
+        match (role, self.admin_process()) {
+            (ProcessRole::Admin, Some(admin)) => (admin.entry.clone(), &admin.args, &admin.env),
+            _ => {
+                let runtime = &self.manifest.runtime;
+                let entry = runtime.entry.clone().unwrap_or_default();
+                (entry, &runtime.args, &runtime.env)
+            }
+        }
+    }
+
+    /// The health check of one process.
+    pub(crate) fn health(&self, role: ProcessRole) -> &Health {
+        health(self.manifest, role)
+    }
+
+    pub(crate) fn named(&self, role: ProcessRole, message: String) -> String {
+        named(self.manifest, role, message)
+    }
+}
+
+/// The processes a revision runs: the backend (unless static), then the
+/// admin process if it has one.
+pub(crate) fn roles(manifest: &Manifest) -> Vec<ProcessRole> {
+    let backend = manifest.runtime.kind == px_manifest::RuntimeKind::Process;
+    let admin = manifest.admin.as_ref().is_some_and(|a| a.process.is_some());
+    let mut roles = Vec::new();
+    if backend {
+        roles.push(ProcessRole::Backend);
+    }
+    if admin {
+        roles.push(ProcessRole::Admin);
+    }
+    roles
+}
+
+/// The health check of one process of a revision.
+pub(crate) fn health(manifest: &Manifest, role: ProcessRole) -> &Health {
+    let admin = manifest.admin.as_ref().and_then(|a| a.process.as_ref());
+    match (role, admin) {
+        (ProcessRole::Admin, Some(admin)) => &admin.health,
+        _ => &manifest.runtime.health,
+    }
+}
+
+/// What a reason calls a process: nothing when the revision has just one.
+pub(crate) fn named(manifest: &Manifest, role: ProcessRole, message: String) -> String {
+    if roles(manifest).len() > 1 {
+        format!("{role} process: {message}")
+    } else {
+        message
+    }
+}
+
+/// The environment of a plugin process, exactly (SPEC §2.3); `role` picks
+/// whose own `env` comes last.
 pub(crate) fn environment(
     spec: &LaunchSpec<'_>,
+    role: ProcessRole,
     paths: &Paths,
     port: u16,
 ) -> BTreeMap<String, String> {
@@ -67,7 +135,7 @@ pub(crate) fn environment(
             format!("{}/_p/{dep}/api", spec.core_url),
         );
     }
-    for (k, v) in &manifest.runtime.env {
+    for (k, v) in spec.command(role).2 {
         env.insert(k.clone(), v.clone());
     }
     env
@@ -83,18 +151,27 @@ pub(crate) fn env_name(id: &str) -> String {
         .collect()
 }
 
-/// Spawns the revision's entry on a fresh port; its output goes to the bus.
+/// One started process of a revision.
+#[derive(Debug, Clone)]
+pub(crate) struct Started {
+    pub role: ProcessRole,
+    pub process: Process,
+    pub port: u16,
+}
+
+/// Spawns one process of the revision on a fresh port; its output goes to the bus.
 pub(crate) async fn spawn(
     spawner: &Spawner,
     events: &Arc<EventBus>,
     paths: &Paths,
     spec: &LaunchSpec<'_>,
-) -> Result<(Process, u16), Failure> {
+    role: ProcessRole,
+) -> Result<Started, Failure> {
     let manifest = spec.manifest;
     let port = px_runtime::pick_port().map_err(|e| {
         Failure::runtime(
             ReasonCode::StartFailed,
-            format!("no free port: {e}"),
+            spec.named(role, format!("no free port: {e}")),
             Vec::new(),
         )
     })?;
@@ -110,21 +187,32 @@ pub(crate) async fn spawn(
                 Stream::Stdout => MessageStream::Stdout,
                 Stream::Stderr => MessageStream::Stderr,
             };
-            events.log(&id, revision, stream, line);
+            events.log(&id, revision, role, stream, line);
         })
     };
+    let (program, args, _) = spec.command(role);
     let process = spawner
         .spawn(SpawnSpec {
-            program: manifest.runtime.entry.clone().unwrap_or_default(),
-            args: manifest.runtime.args.clone(),
+            program,
+            args: args.to_vec(),
             cwd: spec.dir.to_owned(),
-            env: environment(spec, paths, port),
+            env: environment(spec, role, paths, port),
             log_sink: sink,
         })
         .await
-        .map_err(|e| Failure::runtime(ReasonCode::StartFailed, error_chain(&e), Vec::new()))?;
+        .map_err(|e| {
+            Failure::runtime(
+                ReasonCode::StartFailed,
+                spec.named(role, error_chain(&e)),
+                Vec::new(),
+            )
+        })?;
     record_pid(paths, &manifest.id, &process);
-    Ok((process, port))
+    Ok(Started {
+        role,
+        process,
+        port,
+    })
 }
 
 /// Writes `<run>/<id>.<pid>.pid` = the process's `px_runtime::Leftover` (pid,
@@ -147,50 +235,49 @@ fn record_pid(paths: &Paths, id: &str, process: &Process) {
     });
 }
 
-/// Waits for health; on failure the process is stopped and the reason says why.
+/// Waits for one process's health; on failure the reason says why (the
+/// caller stops the revision's processes).
 pub(crate) async fn await_health(
-    process: &Process,
-    port: u16,
-    manifest: &Manifest,
+    spec: &LaunchSpec<'_>,
+    started: &Started,
     policy_timeout_ms: u64,
 ) -> Result<(), Failure> {
-    let health = &manifest.runtime.health;
+    let (role, process) = (started.role, &started.process);
+    let health = spec.health(role);
     let limit = Duration::from_millis(health.timeout_ms.min(policy_timeout_ms));
-    let outcome = px_runtime::wait_healthy(port, &health.path, limit, process).await;
-    let failure = match outcome {
+    let outcome = px_runtime::wait_healthy(started.port, &health.path, limit, process).await;
+    let (code, message) = match outcome {
         HealthOutcome::Healthy(_) => return Ok(()),
-        HealthOutcome::Exited(status) => Failure::runtime(
+        HealthOutcome::Exited(status) => (
             ReasonCode::StartFailed,
             format!("the process exited before it was healthy ({status})"),
-            process.last_stderr(LOG_TAIL),
         ),
-        HealthOutcome::TimedOut { last_status: None } => Failure::runtime(
+        HealthOutcome::TimedOut { last_status: None } => (
             ReasonCode::HealthTimeout,
             format!(
                 "GET {} never answered within {} ms",
                 health.path,
                 limit.as_millis()
             ),
-            Vec::new(),
         ),
         HealthOutcome::TimedOut {
             last_status: Some(code),
-        } => Failure::runtime(
+        } => (
             ReasonCode::HealthFailed,
             format!(
                 "GET {} answered {code}, not 2xx, until the {} ms timeout",
                 health.path,
                 limit.as_millis()
             ),
-            Vec::new(),
         ),
     };
+    // the output may still be arriving: stop first, then read the tail
     process.stop(super::FAILED_START_GRACE).await;
-    let mut failure = failure;
-    if failure.log_tail.is_empty() {
-        failure.log_tail = process.last_stderr(LOG_TAIL);
-    }
-    Err(failure)
+    Err(Failure::runtime(
+        code,
+        spec.named(role, message),
+        process.last_stderr(LOG_TAIL),
+    ))
 }
 
 #[cfg(test)]

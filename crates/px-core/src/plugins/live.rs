@@ -8,13 +8,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use px_api::{Phase, ReasonCode};
-use px_manifest::RuntimeKind;
+use px_api::{Phase, ProcessRole, ReasonCode};
 
 use super::launch::{self, LaunchSpec};
 use super::route::Backend;
 use super::run::{Failure, OrInternal, Run};
-use super::running::{Plugin, Running, Target};
+use super::running::{Plugin, Running, Target, stop_all};
 use super::task::PluginTask;
 use super::{FAILED_START_GRACE, Manager};
 
@@ -90,7 +89,9 @@ impl PluginTask {
 }
 
 impl Manager {
-    /// start → health (phases of `run`); a static revision has neither.
+    /// start → health (phases of `run`) of every process of the revision,
+    /// together: when one fails, all are stopped. A static revision without
+    /// an admin process has neither phase.
     async fn start(
         &self,
         run: &mut Run,
@@ -98,72 +99,106 @@ impl Manager {
         target: Target,
         serial: u64,
     ) -> Result<Arc<Running>, Failure> {
-        let manifest = target.manifest.clone();
-        let backend = |port| {
-            Arc::new(Backend::new(
-                &manifest.id,
-                target.revision,
-                port,
-                &manifest.runtime.http_base_path,
-            ))
-        };
-        if manifest.runtime.kind == RuntimeKind::Static {
-            return Ok(Arc::new(Running {
-                serial,
-                backend: backend(None),
-                target,
-                process: None,
-            }));
-        }
         let spec = self.launch_spec(plugin, &target);
-        let (process, port) = run
-            .phase(
-                Phase::Start,
-                launch::spawn(&self.spawner, &self.events, &self.paths, &spec),
-            )
-            .await?;
-        let health_limit = self.config.policy.dev.health_timeout_ms;
-        run.phase(
-            Phase::Health,
-            launch::await_health(&process, port, &manifest, health_limit),
-        )
-        .await?;
+        let roles = spec.roles();
+        let mut processes = Vec::with_capacity(roles.len());
+        if !roles.is_empty() {
+            let spawned = run
+                .phase(Phase::Start, async {
+                    for role in roles {
+                        match launch::spawn(&self.spawner, &self.events, &self.paths, &spec, role)
+                            .await
+                        {
+                            Ok(started) => processes.push(started),
+                            Err(failure) => {
+                                stop_all(&processes, FAILED_START_GRACE).await;
+                                return Err(failure);
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+                .await;
+            spawned?;
+            let limit = self.config.policy.dev.health_timeout_ms;
+            let healthy = run
+                .phase(Phase::Health, async {
+                    let checks = processes
+                        .iter()
+                        .map(|started| launch::await_health(&spec, started, limit));
+                    let failed = futures_util::future::join_all(checks)
+                        .await
+                        .into_iter()
+                        .find_map(Result::err);
+                    match failed {
+                        Some(failure) => {
+                            stop_all(&processes, FAILED_START_GRACE).await;
+                            Err(failure)
+                        }
+                        None => Ok(()),
+                    }
+                })
+                .await;
+            healthy?;
+        }
+        let port = |role| {
+            processes
+                .iter()
+                .find(|p: &&launch::Started| p.role == role)
+                .map(|p| p.port)
+        };
+        let backend = Backend::new(
+            &target.manifest.id,
+            target.revision,
+            (port(ProcessRole::Backend), port(ProcessRole::Admin)),
+            &target.manifest.runtime.http_base_path,
+        );
         Ok(Arc::new(Running {
             serial,
-            backend: backend(Some(port)),
+            backend: Arc::new(backend),
             target,
-            process: Some(process),
+            processes,
         }))
     }
 
     /// Watches a swapped-in revision for `dev.probation_ms`; an exit fails it.
     async fn probation(&self, run: &mut Run, new: &Running) -> Result<(), Failure> {
-        let Some(process) = &new.process else {
+        if new.processes.is_empty() {
             return Ok(());
-        };
+        }
         let probation = Instant::now();
         let limit = Duration::from_millis(self.config.policy.dev.probation_ms);
         // no timer for a zero probation: a tokio sleep rounds up to the next 1 ms tick
         let crashed = if limit.is_zero() {
-            process.exit_status()
+            new.processes
+                .iter()
+                .find_map(|p| Some((p, p.process.exit_status()?)))
         } else {
+            let exits = new
+                .processes
+                .iter()
+                .map(|p| Box::pin(async move { (p, p.process.exited().await) }));
             tokio::select! {
                 () = tokio::time::sleep(limit) => None,
-                status = process.exited() => Some(status),
+                (first, _, _) = futures_util::future::select_all(exits) => Some(first),
             }
         };
         run.record(Phase::Probation, probation, crashed.is_none());
-        match crashed {
-            None => Ok(()),
-            Some(status) => Err(Failure::runtime(
-                ReasonCode::CrashedInProbation,
+        let Some((started, status)) = crashed else {
+            return Ok(());
+        };
+        Err(Failure::runtime(
+            ReasonCode::CrashedInProbation,
+            launch::named(
+                new.manifest(),
+                started.role,
                 format!(
                     "the process exited {} ms after the swap ({status})",
                     probation.elapsed().as_millis()
                 ),
-                process.last_stderr(20),
-            )),
-        }
+            ),
+            started.process.last_stderr(20),
+        ))
     }
 
     pub(crate) fn launch_spec<'a>(

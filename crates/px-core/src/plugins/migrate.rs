@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use px_api::{MessageStream, Phase, ReasonCode};
+use px_api::{MessageStream, Phase, ProcessRole, ReasonCode};
 use px_manifest::Migrations;
 use px_runtime::{LogSink, SpawnSpec, Stream};
 
@@ -74,7 +74,7 @@ impl Manager {
             )
         })?;
         let spec = self.launch_spec(plugin, target);
-        let mut env = launch::environment(&spec, &self.paths, 0);
+        let mut env = launch::environment(&spec, ProcessRole::Backend, &self.paths, 0);
         env.remove("PORT");
         env.remove("PX_PLUGIN_PORT");
         std::fs::create_dir_all(self.paths.data(&plugin.id)).map_err(|e| {
@@ -147,7 +147,7 @@ impl Manager {
                 Stream::Stdout => MessageStream::Stdout,
                 Stream::Stderr => MessageStream::Stderr,
             };
-            events.log(&id, revision, stream, line);
+            events.log(&id, revision, ProcessRole::Backend, stream, line);
         })
     }
 }

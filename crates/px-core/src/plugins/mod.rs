@@ -61,6 +61,17 @@ pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// Revisions kept on disk besides the stable one.
 pub(crate) const KEEP_RECENT: usize = 3;
 
+/// What serves a plugin's Admin pages now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminPages {
+    /// The current revision's admin process (it is serving).
+    Process,
+    /// The files of `admin.static_dir` (no admin process, or it is down).
+    Dir(std::path::PathBuf),
+    /// The plugin has no admin pages.
+    None,
+}
+
 /// Installed plugins and everything that happens to them.
 #[derive(Debug)]
 pub struct Manager {
@@ -119,11 +130,17 @@ impl Manager {
         self.handle(id).ok_or(RouteMiss::Unknown)?.route.acquire()
     }
 
-    /// The directory served at `/_p/{id}/admin/`: the current revision's
-    /// `admin.static_dir`. Outer `None` = unknown plugin.
-    pub fn admin_dir(&self, id: &str) -> Option<Option<std::path::PathBuf>> {
+    /// What serves `/_p/{id}/admin/`; `None` = unknown plugin.
+    pub fn admin_pages(&self, id: &str) -> Option<AdminPages> {
         let handle = self.handle(id)?;
-        Some(handle.view().current.as_ref().and_then(|r| r.admin_dir()))
+        let serving = handle.route.serves_admin();
+        let view = handle.view();
+        let dir = view.current.as_ref().and_then(|r| r.admin_dir());
+        Some(match (serving, dir) {
+            (true, _) => AdminPages::Process,
+            (false, Some(dir)) => AdminPages::Dir(dir),
+            (false, None) => AdminPages::None,
+        })
     }
 
     /// The pooled HTTP client the proxy uses.

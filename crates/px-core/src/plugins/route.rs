@@ -13,8 +13,10 @@ pub struct Backend {
     pub plugin_id: String,
     /// Revision behind this backend.
     pub revision: u64,
-    /// Port on 127.0.0.1; `None` for a static plugin.
+    /// Port of the backend on 127.0.0.1; `None` for a static plugin.
     pub port: Option<u16>,
+    /// Port of the admin process, when the revision has one.
+    pub admin_port: Option<u16>,
     /// The plugin's `http_base_path`.
     pub base_path: String,
     inflight: AtomicUsize,
@@ -22,11 +24,17 @@ pub struct Backend {
 }
 
 impl Backend {
-    pub(crate) fn new(plugin_id: &str, revision: u64, port: Option<u16>, base_path: &str) -> Self {
+    pub(crate) fn new(
+        plugin_id: &str,
+        revision: u64,
+        ports: (Option<u16>, Option<u16>),
+        base_path: &str,
+    ) -> Self {
         Backend {
             plugin_id: plugin_id.to_owned(),
             revision,
-            port,
+            port: ports.0,
+            admin_port: ports.1,
             base_path: base_path.to_owned(),
             inflight: AtomicUsize::new(0),
             retired: AtomicBool::new(false),
@@ -86,6 +94,14 @@ impl Route {
     /// Sends new requests to `backend` (or nowhere).
     pub(crate) fn point(&self, backend: Option<Arc<Backend>>) {
         self.0.store(backend);
+    }
+
+    /// Whether traffic goes to a revision with an admin process now.
+    pub(crate) fn serves_admin(&self) -> bool {
+        self.0
+            .load()
+            .as_ref()
+            .is_some_and(|b| b.admin_port.is_some())
     }
 
     /// Takes a guard on the backend traffic goes to now.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use px_manifest::Manifest;
-use px_runtime::Process;
 
+use super::launch::Started;
 use super::route::Backend;
 
 /// A plugin as its processes see it: its id and `PX_PLUGIN_TOKEN`.
@@ -26,14 +26,15 @@ pub(crate) struct Target {
     pub digest: String,
 }
 
-/// A started revision (its process, or none for a static plugin).
+/// A started revision: its processes (backend, admin; none for a static
+/// plugin), started, probed, swapped and stopped together.
 #[derive(Debug)]
 pub(crate) struct Running {
     /// Unique per start within the plugin's task, to tell a crashed
     /// instance from its replacement.
     pub serial: u64,
     pub target: Target,
-    pub process: Option<Process>,
+    pub processes: Vec<Started>,
     pub backend: Arc<Backend>,
 }
 
@@ -46,10 +47,11 @@ impl Running {
         &self.target.manifest
     }
 
+    /// Every process still runs.
     pub(crate) fn is_alive(&self) -> bool {
-        self.process
-            .as_ref()
-            .is_none_or(|p| p.exit_status().is_none())
+        self.processes
+            .iter()
+            .all(|p| p.process.exit_status().is_none())
     }
 
     pub(crate) fn admin_dir(&self) -> Option<PathBuf> {
@@ -68,11 +70,15 @@ impl Running {
         self.stop(super::STOP_GRACE).await;
     }
 
-    /// Stops the process now (`SIGTERM`, then `SIGKILL` after `grace`).
+    /// Stops every process now (`SIGTERM`, then `SIGKILL` after `grace`).
     pub(crate) async fn stop(&self, grace: Duration) {
         self.backend.retire();
-        if let Some(process) = &self.process {
-            process.stop(grace).await;
-        }
+        stop_all(&self.processes, grace).await;
     }
+}
+
+/// Stops `processes` together.
+pub(crate) async fn stop_all(processes: &[Started], grace: Duration) {
+    let stops = processes.iter().map(|p| p.process.stop(grace));
+    futures_util::future::join_all(stops).await;
 }

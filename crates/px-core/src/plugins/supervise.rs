@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use px_api::{PluginState, Reason, ReasonCode};
-use px_runtime::Process;
 
+use super::launch::{self, Started};
 use super::live::Cause;
 use super::run::Run;
 use super::running::Running;
@@ -32,36 +32,33 @@ pub(crate) fn backoff(crashes: u32) -> Duration {
     (FIRST_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF)
 }
 
-/// What ended a stable revision's run.
-fn crash_reason(process: &Process, status: std::process::ExitStatus) -> Reason {
-    Reason {
-        code: ReasonCode::Crashed,
-        message: format!("the process exited ({status})"),
+/// Waits until one process of `running` exits or fails `failures` probes
+/// in a row and says why, naming the process when the revision has two;
+/// `None` once the revision was retired (a deliberate stop is not a crash).
+async fn watch(running: &Running, started: &Started, failures: u32) -> Option<Reason> {
+    let manifest = running.manifest();
+    let (role, process) = (started.role, &started.process);
+    let health = launch::health(manifest, role);
+    let interval = Duration::from_millis(health.interval_ms.max(1));
+    let reason = |code, message| Reason {
+        code,
+        message: launch::named(manifest, role, message),
         log_tail: process.last_stderr(LOG_TAIL),
         details: Vec::new(),
-    }
-}
-
-/// Waits until `running` exits or fails `failures` probes in a row and says
-/// why; `None` once it was retired (a deliberate stop is not a crash).
-async fn watch(running: &Running, process: &Process, failures: u32) -> Option<Reason> {
-    let health = &running.manifest().runtime.health;
-    let interval = Duration::from_millis(health.interval_ms.max(1));
+    };
     let mut failed = 0;
     loop {
         tokio::select! {
             status = process.exited() => {
-                return (!running.backend.is_retired()).then(|| crash_reason(process, status));
+                let message = format!("the process exited ({status})");
+                return (!running.backend.is_retired()).then(|| reason(ReasonCode::Crashed, message));
             }
             () = tokio::time::sleep(interval) => {}
         }
         if running.backend.is_retired() {
             return None;
         }
-        let Some(port) = running.backend.port else {
-            continue;
-        };
-        let answer = match px_runtime::probe_health(port, &health.path).await {
+        let answer = match px_runtime::probe_health(started.port, &health.path).await {
             Ok(code) if (200..300).contains(&code) => {
                 failed = 0;
                 continue;
@@ -71,35 +68,30 @@ async fn watch(running: &Running, process: &Process, failures: u32) -> Option<Re
         };
         failed += 1;
         if failed >= failures {
-            return Some(Reason {
-                code: ReasonCode::Unhealthy,
-                message: format!(
-                    "GET {} {answer}; {failed} probes in a row failed (every {} ms)",
-                    health.path,
-                    interval.as_millis()
-                ),
-                log_tail: process.last_stderr(LOG_TAIL),
-                details: Vec::new(),
-            });
+            let message = format!(
+                "GET {} {answer}; {failed} probes in a row failed (every {} ms)",
+                health.path,
+                interval.as_millis()
+            );
+            return Some(reason(ReasonCode::Unhealthy, message));
         }
     }
 }
 
 impl PluginTask {
-    /// Starts the watcher of a live instance; it reports to this task.
+    /// Starts a watcher per process of a live instance; they report to this task.
     pub(crate) fn watch(&self, running: &Arc<Running>) {
-        let Some(process) = running.process.clone() else {
-            return;
-        };
-        let running = running.clone();
-        let mailbox = self.mailbox();
         let failures = self.m.config.policy.dev.liveness.failures.max(1);
-        tokio::spawn(async move {
-            if let Some(reason) = watch(&running, &process, failures).await {
-                let serial = running.serial;
-                let _ = mailbox.send(Msg::Failed { serial, reason });
-            }
-        });
+        for started in running.processes.clone() {
+            let running = running.clone();
+            let mailbox = self.mailbox();
+            tokio::spawn(async move {
+                if let Some(reason) = watch(&running, &started, failures).await {
+                    let serial = running.serial;
+                    let _ = mailbox.send(Msg::Failed { serial, reason });
+                }
+            });
+        }
     }
 
     /// Instance `serial` crashed or turned unhealthy: stop it and restart it

@@ -1,4 +1,5 @@
-//! `GET /_p/{id}/admin/*`: the current revision's `admin.static_dir`.
+//! `GET /_p/{id}/admin/*`: the current revision's admin process, when it
+//! has one and it is serving, else its `admin.static_dir`.
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -7,14 +8,17 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
+use super::forward::Upstream;
 use crate::auth::Caller;
 use crate::http::ApiError;
 use crate::http::openapi::Denied;
+use crate::plugins::AdminPages;
 use crate::state::AppState;
 
 /// OpenAPI description shared by the three admin routes.
-const ADMIN_DOC: &str = "Permission: `plugin:read`. Files of the running revision's \
-    `admin.static_dir` (`index.html` for a directory).";
+const ADMIN_DOC: &str = "Permission: `plugin:read`. The running revision's admin process \
+    (`admin.process`, forwarded below `/` like the API, with `X-PX-User`), or, when it has none \
+    or it is down, the files of its `admin.static_dir` (`index.html` for a directory).";
 
 /// The plugin's Admin pages: the index.
 #[utoipa::path(
@@ -96,8 +100,15 @@ async fn serve(
     request: Request,
 ) -> Result<Response, ApiError> {
     caller.require("plugin:read")?;
-    let Some(dir) = state.plugins.admin_dir(&id) else {
+    let Some(pages) = state.plugins.admin_pages(&id) else {
         return Err(ApiError::not_found(format!("plugin {id} is not installed")));
+    };
+    let dir = match pages {
+        AdminPages::Process => {
+            return Ok(super::forward::to_plugin(State(state), id, request, Upstream::Admin).await);
+        }
+        AdminPages::Dir(dir) => Some(dir),
+        AdminPages::None => None,
     };
     let Some(dir) = dir else {
         return Err(ApiError::not_found(format!(

@@ -140,9 +140,31 @@ pub(super) async fn rest(
     forward(state, id, request).await
 }
 
-async fn forward(State(state): State<AppState>, id: String, request: Request) -> Response {
+/// Which process of the plugin's current revision a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Upstream {
+    /// `/_p/{id}/api/*` → the backend, below its `http_base_path`.
+    Api,
+    /// `/_p/{id}/admin/*` → the admin process, below `/`.
+    Admin,
+}
+
+async fn forward(state: State<AppState>, id: String, request: Request) -> Response {
+    to_plugin(state, id, request, Upstream::Api).await
+}
+
+/// Forwards one request to the plugin's backend or admin process.
+pub(super) async fn to_plugin(
+    State(state): State<AppState>,
+    id: String,
+    request: Request,
+    to: Upstream,
+) -> Response {
     let (parts, body) = request.into_parts();
-    let prefix = format!("/_p/{id}/api");
+    let prefix = match to {
+        Upstream::Api => format!("/_p/{id}/api"),
+        Upstream::Admin => format!("/_p/{id}/admin"),
+    };
     // the raw, still percent-encoded path below the prefix
     let below = parts
         .uri
@@ -176,11 +198,21 @@ async fn forward(State(state): State<AppState>, id: String, request: Request) ->
             }
             Err(RouteMiss::NoBackend) => return unavailable(&id),
         };
-        let Some(port) = guard.backend().port else {
-            return ApiError::not_found(format!("plugin {id} is static and has no API"))
-                .into_response();
+        let backend = guard.backend();
+        let (port, base) = match to {
+            Upstream::Api => (backend.port, backend.base_path.as_str()),
+            Upstream::Admin => (backend.admin_port, "/"),
         };
-        let path = join(&guard.backend().base_path, &below);
+        let Some(port) = port else {
+            return match to {
+                Upstream::Api => {
+                    ApiError::not_found(format!("plugin {id} is static and has no API"))
+                        .into_response()
+                }
+                Upstream::Admin => unavailable(&id),
+            };
+        };
+        let path = join(base, &below);
         let uri = match query.as_deref() {
             Some(q) => format!("http://127.0.0.1:{port}{path}?{q}"),
             None => format!("http://127.0.0.1:{port}{path}"),

@@ -10,9 +10,9 @@ use sqlx::any::AnyRow;
 use super::Store;
 
 /// Columns of one row, in insert order.
-const COLUMNS: &str = "core_id, seq, ts, plugin_id, revision, install_id, kind, stream, level, message, phase, data, bytes";
+const COLUMNS: &str = "core_id, seq, ts, plugin_id, revision, install_id, kind, stream, level, message, phase, data, bytes, process";
 /// Columns bound per row.
-const PER_ROW: usize = 13;
+const PER_ROW: usize = 14;
 /// Rows per INSERT statement (SQLite allows 32,766 parameters).
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -72,7 +72,8 @@ impl Store {
                     .bind(m.message.clone())
                     .bind(m.phase.clone())
                     .bind(data)
-                    .bind(bytes);
+                    .bind(bytes)
+                    .bind(m.process.map(|p| p.as_str()));
             }
             query.execute(&mut *tx).await?;
         }
@@ -87,7 +88,7 @@ impl Store {
             .clone()
             .map_or((String::new(), i64::MAX), |(core, seq)| (core, seq as i64));
         let rows = sqlx::query(
-            "SELECT seq, ts, plugin_id, revision, install_id, kind, stream, level, message, phase, data \
+            "SELECT seq, ts, plugin_id, revision, install_id, kind, stream, level, message, phase, data, process \
              FROM plugin_events WHERE plugin_id = $1 AND ts >= $2 AND ts < $3 \
              AND (CAST($4 AS TEXT) IS NULL OR install_id = $4) AND seq > $5 \
              AND NOT (core_id = $6 AND seq > $7) \
@@ -193,6 +194,9 @@ fn message(row: &AnyRow) -> anyhow::Result<LogMessage> {
         message: row.try_get("message")?,
         phase: row.try_get("phase")?,
         data: serde_json::from_str(&data)?,
+        process: row
+            .try_get::<Option<String>, _>("process")?
+            .and_then(|p| p.parse().ok()),
     })
 }
 

@@ -17,6 +17,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0004_artifacts.sql"),
     ),
     (5, include_str!("../../migrations/sqlite/0005_events.sql")),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_event_process.sql"),
+    ),
 ];
 
 /// (version, sql) for PostgreSQL.
@@ -35,6 +39,10 @@ const POSTGRES: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0004_artifacts.sql"),
     ),
     (5, include_str!("../../migrations/postgres/0005_events.sql")),
+    (
+        6,
+        include_str!("../../migrations/postgres/0006_event_process.sql"),
+    ),
 ];
 
 /// Advisory lock key of the migrator ("pxmigrat").

@@ -53,10 +53,42 @@ impl Converter {
                     let menus: Vec<Value> = menus.map(Value::Object).collect();
                     out.insert(name, Value::Array(menus));
                 }
+                "kind" => match self.string(&source, value) {
+                    // the process section, when present, decides
+                    Some("process" | "static") | None => {}
+                    Some(_) => self.unused(&source, key),
+                },
+                "process" => {
+                    let process = self.admin_process(key, value);
+                    out.insert(name, Value::Object(process));
+                }
                 _ => self.unused(&source, key),
             }
         }
         Some(out)
+    }
+
+    /// `frontend.admin.process{entry,args,env,health}` → `admin.process`.
+    fn admin_process(&mut self, key: &Located, value: &Located) -> Map<String, Value> {
+        let source = join(ADMIN, "process");
+        self.record("/admin/process", &source, Some(key), value);
+        let mut out = Map::new();
+        for (key, value) in self.mapping(&source, value).unwrap_or_default() {
+            let name = key.value.key_text();
+            let from = join(&source, &name);
+            match name.as_str() {
+                "entry" | "args" | "env" => {
+                    let copied = self.copy(&join("/admin/process", &name), &from, Some(key), value);
+                    out.insert(name, copied);
+                }
+                "health" => {
+                    let health = self.health("/admin/process/health", &from, key, value);
+                    out.insert(name, Value::Object(health));
+                }
+                _ => self.unused(&from, key),
+            }
+        }
+        out
     }
 
     fn menu(

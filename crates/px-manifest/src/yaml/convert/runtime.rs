@@ -30,7 +30,7 @@ impl Converter {
                         out.insert(name, copied);
                     }
                     "health" => {
-                        let health = self.health(key, value);
+                        let health = self.health("/runtime/health", "/runtime/health", key, value);
                         out.insert(name, Value::Object(health));
                     }
                     _ => self.unused(&source, key),
@@ -111,31 +111,33 @@ impl Converter {
         Some(out)
     }
 
-    fn health(&mut self, key: &Located, value: &Located) -> Map<String, Value> {
+    /// A health section at `source` in the YAML, mapped to `target`:
+    /// `http` = path, `timeout` and `interval` are durations.
+    pub(super) fn health(
+        &mut self,
+        target: &str,
+        source: &str,
+        key: &Located,
+        value: &Located,
+    ) -> Map<String, Value> {
         let mut out = Map::new();
-        self.record("/runtime/health", "/runtime/health", Some(key), value);
-        for (key, value) in self.mapping("/runtime/health", value).unwrap_or_default() {
+        self.record(target, source, Some(key), value);
+        for (key, value) in self.mapping(source, value).unwrap_or_default() {
             let name = key.value.key_text();
-            let source = join("/runtime/health", &name);
+            let from = join(source, &name);
             match name.as_str() {
                 "http" | "path" => {
-                    let copied = self.copy("/runtime/health/path", &source, Some(key), value);
+                    let copied = self.copy(&join(target, "path"), &from, Some(key), value);
                     out.insert("path".to_owned(), copied);
                 }
-                "timeout_ms" => {
-                    let copied = self.copy("/runtime/health/timeout_ms", &source, Some(key), value);
-                    out.insert(name, copied);
-                }
-                "interval_ms" => {
-                    let copied =
-                        self.copy("/runtime/health/interval_ms", &source, Some(key), value);
+                "timeout_ms" | "interval_ms" => {
+                    let copied = self.copy(&join(target, &name), &from, Some(key), value);
                     out.insert(name, copied);
                 }
                 "timeout" | "interval" => match duration_ms(&value.value) {
                     Some(ms) => {
                         let field = format!("{name}_ms");
-                        let target = join("/runtime/health", &field);
-                        self.record(&target, &source, Some(key), value);
+                        self.record(&join(target, &field), &from, Some(key), value);
                         out.insert(field, ms);
                     }
                     None => {
@@ -143,10 +145,10 @@ impl Converter {
                             "expected a duration like \"15s\" or \"500ms\", or milliseconds as an integer, found {}",
                             value.value.found()
                         );
-                        self.error(&source, value, message);
+                        self.error(&from, value, message);
                     }
                 },
-                _ => self.unused(&source, key),
+                _ => self.unused(&from, key),
             }
         }
         out
