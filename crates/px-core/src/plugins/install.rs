@@ -13,7 +13,7 @@ use super::receive::{self, Source, error_chain};
 use super::run::{Failure, FailureKind, InstallOutcome, OrInternal, Run};
 use super::running::Target;
 use super::task::{Msg, Next, PluginTask};
-use super::{Manager, check};
+use super::{Manager, check, resolved};
 use crate::store::plugins::{INSTALLING, RevisionRow};
 
 /// A validated revision for a plugin's task to install.
@@ -120,8 +120,8 @@ impl Manager {
         })
     }
 
-    /// Revision `revision` of `id` as recorded at its stage, from this Core's
-    /// disk or (several Cores) the artifact store.
+    /// Revision `revision` of `id` as resolved at its stage (the files from
+    /// this Core's disk or, several Cores, the artifact store).
     pub(crate) async fn stored_target(&self, id: &str, revision: u64) -> Result<Target, Failure> {
         let gone = || Failure::bad_request(format!("revision {revision} is no longer on disk"));
         let row = self.store.revision(id, revision).await.or_internal()?;
@@ -140,15 +140,28 @@ impl Manager {
                 return Err(gone());
             }
         };
-        let manifest = px_manifest::load_dir(&dir).map_err(|e| {
-            Failure::new(
-                FailureKind::Invalid,
-                ReasonCode::ManifestInvalid,
-                error_chain(&e),
-            )
-        })?;
+        let manifest = match self.store.resolved(id, revision).await.or_internal()? {
+            Some(text) => resolved::decode(&text).map_err(|e| {
+                Failure::new(
+                    FailureKind::Invalid,
+                    ReasonCode::ManifestInvalid,
+                    format!("the resolved revision {revision} is unreadable: {e:#}"),
+                )
+            })?,
+            // staged before resolved revisions were kept
+            None => {
+                let loaded = px_manifest::load_dir(&dir).map_err(|e| {
+                    Failure::new(
+                        FailureKind::Invalid,
+                        ReasonCode::ManifestInvalid,
+                        error_chain(&e),
+                    )
+                })?;
+                loaded.manifest
+            }
+        };
         Ok(Target {
-            manifest: Arc::new(manifest.manifest),
+            manifest: Arc::new(manifest),
             revision,
             dir,
             digest: row.digest,
@@ -344,6 +357,12 @@ impl Manager {
                 duration_ms: 0,
                 created_at: crate::store::now_ms(),
             })
+            .await
+            .or_internal()?;
+
+        // what Core runs of this revision, from now on read instead of its files
+        self.store
+            .set_resolved(id, revision, &resolved::encode(manifest))
             .await
             .or_internal()?;
         if let Err(failure) = self.publish_revision(id, revision, &target).await {

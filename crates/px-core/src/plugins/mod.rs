@@ -23,6 +23,7 @@ mod migrate;
 mod paths;
 mod receive;
 mod recover;
+mod resolved;
 mod route;
 mod run;
 mod running;

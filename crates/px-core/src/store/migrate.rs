@@ -21,6 +21,10 @@ const SQLITE: &[(i64, &str)] = &[
         6,
         include_str!("../../migrations/sqlite/0006_event_process.sql"),
     ),
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_resolved_revision.sql"),
+    ),
 ];
 
 /// (version, sql) for PostgreSQL.
@@ -42,6 +46,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         6,
         include_str!("../../migrations/postgres/0006_event_process.sql"),
+    ),
+    (
+        7,
+        include_str!("../../migrations/postgres/0007_resolved_revision.sql"),
     ),
 ];
 

@@ -14,6 +14,7 @@ mod connect;
 pub mod events;
 mod migrate;
 pub mod plugins;
+mod resolved;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

@@ -94,7 +94,7 @@ fn from_json<T: serde::de::DeserializeOwned>(text: Option<String>) -> Option<T> 
     serde_json::from_str(&text?).ok()
 }
 
-fn to_i64(n: u64) -> i64 {
+pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
