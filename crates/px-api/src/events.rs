@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::{Level, LifecycleEvent, Phase};
+
 /// Name of the one channel.
 pub const LOGS_CHANNEL: &str = "plugin.dev.logs";
 
@@ -86,13 +88,13 @@ pub struct LogMessage {
     /// stdout, stderr or core.
     pub stream: MessageStream,
     /// `info`, `warn` or `error`.
-    pub level: String,
+    pub level: Level,
     /// The line, or the event's one-line description.
     pub message: String,
     /// For events: the lifecycle phase, if any.
-    pub phase: Option<String>,
+    pub phase: Option<Phase>,
     /// For events: `{"event": "install.started", …}`; `null` for log lines.
-    pub data: serde_json::Value,
+    pub data: Option<LifecycleEvent>,
     /// For log lines: the process that wrote it; absent for Core's events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessRole>,

@@ -7,11 +7,13 @@
 
 mod events;
 mod install;
+mod lifecycle;
 mod plugins;
 mod ws;
 
 pub use events::*;
 pub use install::*;
+pub use lifecycle::*;
 pub use plugins::*;
 pub use ws::*;
 

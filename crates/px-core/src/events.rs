@@ -10,7 +10,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use px_api::{LOGS_CHANNEL, LogMessage, MessageKind, MessageStream, ProcessRole};
+use px_api::{
+    LOGS_CHANNEL, Level, LifecycleEvent, LogMessage, MessageKind, MessageStream, Phase, ProcessRole,
+};
 use tokio::sync::broadcast;
 
 /// Messages kept per plugin for backfill.
@@ -27,16 +29,14 @@ pub struct Event {
     pub revision: Option<u64>,
     /// Install that caused it, if any.
     pub install_id: Option<String>,
-    /// Event name, e.g. `install.started`; stored as `data.event`.
-    pub name: &'static str,
-    /// Lifecycle phase, for phase events.
-    pub phase: Option<&'static str>,
-    /// `info`, `warn` or `error`.
-    pub level: &'static str,
-    /// One-line description.
+    /// What happened; its name is `data.event`.
+    pub event: LifecycleEvent,
+    /// The lifecycle phase, for `install.phase`.
+    pub phase: Option<Phase>,
+    /// How much it matters.
+    pub level: Level,
+    /// One line for people.
     pub message: String,
-    /// Extra fields merged into `data` next to `event`.
-    pub data: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The bus. One per Core, shared by the plugin manager and the WebSocket.
@@ -119,8 +119,6 @@ impl EventBus {
 
     /// Publishes a lifecycle event.
     pub fn event(&self, event: Event) -> LogMessage {
-        let mut data = event.data;
-        data.insert("event".into(), event.name.into());
         self.publish(
             event.plugin_id,
             event.revision,
@@ -129,8 +127,8 @@ impl EventBus {
             MessageStream::Core,
             event.level,
             event.message,
-            event.phase.map(str::to_owned),
-            serde_json::Value::Object(data),
+            event.phase,
+            Some(event.event),
             None,
         )
     }
@@ -145,9 +143,9 @@ impl EventBus {
         line: String,
     ) {
         let level = if stream == MessageStream::Stderr {
-            "warn"
+            Level::Warn
         } else {
-            "info"
+            Level::Info
         };
         self.publish(
             plugin_id.to_owned(),
@@ -158,7 +156,7 @@ impl EventBus {
             level,
             line,
             None,
-            serde_json::Value::Null,
+            None,
             Some(process),
         );
     }
@@ -171,10 +169,10 @@ impl EventBus {
         install_id: Option<String>,
         kind: MessageKind,
         stream: MessageStream,
-        level: &str,
+        level: Level,
         message: String,
-        phase: Option<String>,
-        data: serde_json::Value,
+        phase: Option<Phase>,
+        data: Option<LifecycleEvent>,
         process: Option<ProcessRole>,
     ) -> LogMessage {
         let mut state = self.lock();
@@ -188,7 +186,7 @@ impl EventBus {
             install_id,
             kind,
             stream,
-            level: level.to_owned(),
+            level,
             message,
             phase,
             data,
@@ -267,15 +265,14 @@ mod tests {
             plugin_id: "a.x".into(),
             revision: Some(2),
             install_id: Some("i1".into()),
-            name: "install.started",
+            event: LifecycleEvent::InstallStarted,
             phase: None,
-            level: "info",
+            level: Level::Info,
             message: "installing".into(),
-            data: serde_json::Map::new(),
         });
         let got = rx.recv().await.unwrap();
         assert_eq!(got.kind, MessageKind::Event);
-        assert_eq!(got.data["event"], "install.started");
+        assert_eq!(got.data, Some(LifecycleEvent::InstallStarted));
         assert_eq!(got.install_id.as_deref(), Some("i1"));
     }
 }

@@ -171,27 +171,50 @@ fn the_endpoint_table_and_the_openapi_document_agree() {
     assert!(faults.is_empty(), "{}", faults.join("\n"));
 }
 
-/// Event names in the sources: string literals like `"install.started"`.
-fn emitted() -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    let dir = repo().join("crates/px-core/src/plugins");
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "rs") {
+/// The events px-api defines, as (wire name, variant): each
+/// `#[serde(rename = "…")]` of `LifecycleEvent` and the variant below it.
+fn defined() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo().join("crates/px-api/src/lifecycle.rs")).unwrap();
+    let body = text
+        .split("pub enum LifecycleEvent {")
+        .nth(1)
+        .expect("LifecycleEvent is defined");
+    let mut events = Vec::new();
+    let mut lines = body.lines().map(str::trim);
+    while let Some(line) = lines.next() {
+        let Some(name) = line
+            .strip_prefix("#[serde(rename = \"")
+            .and_then(|rest| rest.strip_suffix("\")]"))
+        else {
             continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        for literal in text.split('"').skip(1).step_by(2) {
-            let Some((prefix, rest)) = literal.split_once('.') else {
-                continue;
-            };
-            let word = !rest.is_empty() && rest.chars().all(|c| c.is_ascii_lowercase() || c == '_');
-            if matches!(prefix, "install" | "plugin") && word {
-                names.insert(literal.to_owned());
+        };
+        let variant = lines
+            .find(|l| !l.starts_with("//") && !l.starts_with("#["))
+            .unwrap_or_default();
+        let ident: String = variant
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        events.push((name.to_owned(), ident));
+    }
+    events
+}
+
+/// All Rust source of Core, concatenated.
+fn core_source() -> String {
+    fn walk(dir: &std::path::Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
             }
         }
     }
-    names
+    let mut text = String::new();
+    walk(&repo().join("crates/px-core/src"), &mut text);
+    text
 }
 
 #[test]
@@ -200,15 +223,27 @@ fn the_event_table_lists_exactly_the_events_core_emits() {
         .iter()
         .map(|cells| unquote(&cells[0]))
         .collect();
-    let emitted = emitted();
-    assert!(
-        emitted.contains("install.started") && emitted.contains("plugin.crashed"),
-        "the source scan found {emitted:?}"
+    let defined = defined();
+    let names: BTreeSet<String> = defined.iter().map(|(name, _)| name.clone()).collect();
+    let wire: BTreeSet<String> = px_api::LifecycleEvent::NAMES
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(
+        names, wire,
+        "the source scan of px-api and LifecycleEvent::NAMES differ"
     );
     assert_eq!(
-        documented, emitted,
-        "docs/api/dev-hotload.md's event table and the events in src/plugins differ"
+        documented, names,
+        "docs/api/dev-hotload.md's event table and px-api's LifecycleEvent differ"
     );
+    let source = core_source();
+    let never: Vec<&str> = defined
+        .iter()
+        .filter(|(_, ident)| !source.contains(&format!("LifecycleEvent::{ident}")))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(never.is_empty(), "events Core never emits: {never:?}");
 }
 
 #[test]

@@ -54,12 +54,7 @@ async fn logs(core: &Core, query: &str) -> (u16, Vec<LogMessage>) {
 fn event_names(messages: &[LogMessage]) -> Vec<String> {
     messages
         .iter()
-        .filter_map(|m| {
-            m.data
-                .get("event")
-                .and_then(|e| e.as_str())
-                .map(str::to_owned)
-        })
+        .filter_map(|m| Some(m.data.as_ref()?.name().to_owned()))
         .collect()
 }
 
@@ -253,10 +248,10 @@ async fn pruned(store: Store) {
             install_id: None,
             kind: px_api::MessageKind::Log,
             stream: MessageStream::Stderr,
-            level: "warn".into(),
+            level: px_api::Level::Warn,
             message: format!("{age_days} days old"),
             phase: None,
-            data: serde_json::Value::Null,
+            data: None,
             process: [Some(px_api::ProcessRole::Admin), None][i % 2],
         })
         .collect();

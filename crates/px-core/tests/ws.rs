@@ -34,7 +34,7 @@ async fn read_until(
 }
 
 fn event_name(message: &LogMessage) -> Option<&str> {
-    message.data.get("event").and_then(|e| e.as_str())
+    message.data.as_ref().map(|e| e.name())
 }
 
 #[tokio::test]
@@ -62,16 +62,16 @@ async fn install_events_arrive_live_with_the_reports_install_id() {
             .all(|m| m.install_id.as_deref() == Some(report.install_id.as_str())),
         "{events:#?}"
     );
-    let phases: Vec<&str> = events.iter().filter_map(|m| m.phase.as_deref()).collect();
-    let expected: Vec<&str> = Phase::ALL
+    let phases: Vec<Phase> = events.iter().filter_map(|m| m.phase).collect();
+    let expected: Vec<Phase> = Phase::ALL
         .iter()
-        .filter(|p| **p != Phase::Migrate)
-        .map(|p| p.as_str())
+        .copied()
+        .filter(|p| *p != Phase::Migrate)
         .collect();
     assert_eq!(phases, expected);
     let swap = events
         .iter()
-        .find(|m| m.phase.as_deref() == Some("swap"))
+        .find(|m| m.phase == Some(Phase::Swap))
         .unwrap();
     assert_eq!(swap.revision, Some(1));
     assert!(

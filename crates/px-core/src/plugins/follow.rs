@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
-use px_api::PluginState;
+use px_api::{Finished, Level, LifecycleEvent, PluginState};
 
 use super::Manager;
 use super::live::Cause;
@@ -135,10 +135,9 @@ impl PluginTask {
             self.m.emit(
                 &id,
                 None,
-                "plugin.uninstalled",
-                "info",
+                LifecycleEvent::Uninstalled,
+                Level::Info,
                 format!("{id} was uninstalled through another Core"),
-                serde_json::Map::new(),
             );
             return Ok(Next::End);
         };
@@ -170,44 +169,42 @@ impl PluginTask {
         match live {
             Ok(()) => {
                 let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                let mut data = serde_json::Map::new();
-                data.insert("followed".into(), true.into());
-                data.insert("duration_ms".into(), ms.into());
-                data.insert("stable_revision".into(), stable.into());
+                let finished = Finished {
+                    duration_ms: ms,
+                    reason: None,
+                    stable_revision: Some(stable),
+                    followed: true,
+                };
                 self.m.events.event(Event {
                     plugin_id: id.clone(),
                     revision: Some(stable),
                     install_id,
-                    name: "install.succeeded",
+                    event: LifecycleEvent::InstallSucceeded(finished),
                     phase: None,
-                    level: "info",
+                    level: Level::Info,
                     message: format!(
                         "revision {stable} is live (followed another Core in {ms} ms)"
                     ),
-                    data,
                 });
                 self.prune().await;
             }
             Err(failure) => {
                 self.settle_failed();
-                let mut data = serde_json::Map::new();
-                data.insert("followed".into(), true.into());
-                data.insert(
-                    "reason".into(),
-                    serde_json::to_value(failure.reason()).unwrap_or_default(),
-                );
+                let event = LifecycleEvent::FollowFailed {
+                    followed: true,
+                    reason: failure.reason(),
+                };
                 self.m.events.event(Event {
                     plugin_id: id.clone(),
                     revision: Some(stable),
                     install_id,
-                    name: "plugin.follow_failed",
+                    event,
                     phase: None,
-                    level: "error",
+                    level: Level::Error,
                     message: format!(
                         "revision {stable} did not start on this Core: {}",
                         failure.message
                     ),
-                    data,
                 });
             }
         }

@@ -1,6 +1,6 @@
 //! Recovery at start (after a clean stop or a `SIGKILL`) and uninstall.
 
-use px_api::{InstallStatus, PluginState, Reason, ReasonCode};
+use px_api::{Crash, InstallStatus, Level, LifecycleEvent, PluginState, Reason, ReasonCode};
 use tokio::sync::oneshot;
 
 use super::Manager;
@@ -54,14 +54,13 @@ impl Manager {
                 plugin_id: row.plugin_id.clone(),
                 revision: Some(row.revision),
                 install_id: Some(row.install_id.clone()),
-                name: "install.interrupted",
+                event: LifecycleEvent::InstallInterrupted,
                 phase: None,
-                level: "warn",
+                level: Level::Warn,
                 message: format!(
                     "install of revision {} was interrupted by a Core stop",
                     row.revision
                 ),
-                data: serde_json::Map::new(),
             });
         }
 
@@ -178,10 +177,9 @@ impl PluginTask {
                 self.m.emit(
                     &id,
                     Some(revision),
-                    "plugin.started",
-                    "info",
+                    LifecycleEvent::Started,
+                    Level::Info,
                     format!("revision {revision} started with Core"),
-                    serde_json::Map::new(),
                 );
             }
             Err(failure) => {
@@ -197,21 +195,21 @@ impl PluginTask {
                         Some(&reason),
                     )
                     .await;
-                let mut data = serde_json::Map::new();
-                data.insert(
-                    "reason".into(),
-                    serde_json::to_value(&reason).unwrap_or_default(),
-                );
+                let crash = Crash {
+                    reason,
+                    crashes: None,
+                    retry_in_ms: None,
+                    restarts: None,
+                };
                 self.m.emit(
                     &id,
                     Some(revision),
-                    "plugin.crashed",
-                    "error",
+                    LifecycleEvent::Crashed(crash),
+                    Level::Error,
                     format!(
                         "revision {revision} did not start with Core: {}",
                         failure.message
                     ),
-                    data,
                 );
                 self.schedule_restart(target, super::supervise::backoff(1));
             }
@@ -229,10 +227,9 @@ impl PluginTask {
         self.m.emit(
             &id,
             None,
-            "plugin.uninstalled",
-            "info",
+            LifecycleEvent::Uninstalled,
+            Level::Info,
             format!("{id} was uninstalled"),
-            serde_json::Map::new(),
         );
         Ok(true)
     }

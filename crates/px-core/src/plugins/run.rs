@@ -5,7 +5,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use px_api::{InstallReport, InstallStatus, Phase, PhaseReport, Reason, ReasonCode};
+use px_api::{
+    Finished, InstallReport, InstallStatus, Level, LifecycleEvent, Phase, PhaseReport, Reason,
+    ReasonCode,
+};
 
 use crate::events::{Event, EventBus};
 
@@ -174,11 +177,10 @@ impl Run {
         self.version = version.to_owned();
         self.announced = true;
         self.emit(
-            "install.started",
+            LifecycleEvent::InstallStarted,
             None,
-            "info",
+            Level::Info,
             format!("{} {} {}", self.action, plugin_id, version),
-            serde_json::Map::new(),
         );
         for phase in self.phases.clone() {
             self.emit_phase(&phase);
@@ -211,27 +213,25 @@ impl Run {
     }
 
     fn emit_phase(&self, phase: &PhaseReport) {
-        let mut data = serde_json::Map::new();
-        data.insert("ms".into(), phase.ms.into());
-        data.insert("ok".into(), phase.ok.into());
         let outcome = if phase.ok { "ok" } else { "failed" };
         self.emit(
-            "install.phase",
-            Some(phase.name.as_str()),
-            if phase.ok { "info" } else { "error" },
+            LifecycleEvent::InstallPhase {
+                ms: phase.ms,
+                ok: phase.ok,
+            },
+            Some(phase.name),
+            if phase.ok { Level::Info } else { Level::Error },
             format!("{} {} in {} ms", phase.name.as_str(), outcome, phase.ms),
-            data,
         );
     }
 
     /// Publishes an event of this run (only once the plugin id is known).
     pub(crate) fn emit(
         &self,
-        name: &'static str,
-        phase: Option<&'static str>,
-        level: &'static str,
+        event: LifecycleEvent,
+        phase: Option<Phase>,
+        level: Level,
         message: String,
-        data: serde_json::Map<String, serde_json::Value>,
     ) {
         if self.plugin_id.is_empty() {
             return;
@@ -240,11 +240,10 @@ impl Run {
             plugin_id: self.plugin_id.clone(),
             revision: self.revision,
             install_id: Some(self.install_id.clone()),
-            name,
+            event,
             phase,
             level,
             message,
-            data,
         });
     }
 
@@ -269,33 +268,35 @@ impl Run {
             phases: self.phases.clone(),
             duration_ms: self.elapsed_ms(),
         };
-        let (name, level, message) = match (&report.status, &report.reason) {
-            (InstallStatus::Active, _) => (
-                "install.succeeded",
-                "info",
+        let finished = Finished {
+            duration_ms: report.duration_ms,
+            reason: report.reason.clone(),
+            stable_revision,
+            followed: false,
+        };
+        let described = |r: &Option<px_api::Reason>| {
+            r.as_ref()
+                .map(|r| format!("{}: {}", r.code.as_str(), r.message))
+                .unwrap_or_default()
+        };
+        let (event, level, message) = match &report.status {
+            InstallStatus::Active => (
+                LifecycleEvent::InstallSucceeded(finished),
+                Level::Info,
                 format!("revision {} is live", self.revision.unwrap_or_default()),
             ),
-            (InstallStatus::RolledBack, Some(r)) => (
-                "install.rolled_back",
-                "error",
-                format!("{}: {}", r.code.as_str(), r.message),
+            InstallStatus::RolledBack if report.reason.is_some() => (
+                LifecycleEvent::InstallRolledBack(finished),
+                Level::Error,
+                described(&report.reason),
             ),
-            (_, r) => (
-                "install.rejected",
-                "error",
-                r.as_ref()
-                    .map(|r| format!("{}: {}", r.code.as_str(), r.message))
-                    .unwrap_or_default(),
+            _ => (
+                LifecycleEvent::InstallRejected(finished),
+                Level::Error,
+                described(&report.reason),
             ),
         };
-        let mut data = serde_json::Map::new();
-        data.insert("duration_ms".into(), report.duration_ms.into());
-        data.insert(
-            "reason".into(),
-            serde_json::to_value(&report.reason).unwrap_or_default(),
-        );
-        data.insert("stable_revision".into(), stable_revision.into());
-        self.emit(name, None, level, message, data);
+        self.emit(event, None, level, message);
         report
     }
 }

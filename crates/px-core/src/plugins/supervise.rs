@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use px_api::{PluginState, Reason, ReasonCode};
+use px_api::{Crash, Level, LifecycleEvent, PluginState, Reason, ReasonCode};
 
 use super::launch::{self, Started};
 use super::live::Cause;
@@ -104,7 +104,10 @@ impl PluginTask {
         // an unhealthy process is still running: end it before its replacement starts
         running.stop(FAILED_START_GRACE).await;
         let revision = running.revision();
-        if let Some(wait) = self.note_crash(revision, &reason, "plugin.crashed").await {
+        if let Some(wait) = self
+            .note_crash(revision, &reason, LifecycleEvent::Crashed)
+            .await
+        {
             self.schedule_restart(running.target.clone(), wait);
         }
     }
@@ -118,20 +121,18 @@ impl PluginTask {
         let mut run = Run::quiet(self.m.events.clone());
         match self.go_live(&mut run, target.clone(), Cause::Restart).await {
             Ok(()) => {
-                let mut data = serde_json::Map::new();
-                data.insert("restarts".into(), self.restarts().into());
+                let restarts = self.restarts();
                 self.m.emit(
                     &self.plugin.id,
                     Some(revision),
-                    "plugin.restarted",
-                    "info",
+                    LifecycleEvent::Restarted { restarts },
+                    Level::Info,
                     format!("revision {revision} is running again"),
-                    data,
                 );
             }
             Err(failure) => {
                 let reason = failure.reason();
-                let event = "plugin.restart_failed";
+                let event = LifecycleEvent::RestartFailed;
                 if let Some(wait) = self.note_crash(revision, &reason, event).await {
                     self.schedule_restart(target, wait);
                 }
@@ -139,14 +140,14 @@ impl PluginTask {
         }
     }
 
-    /// Counts a crash of the stable revision and says so with `event` (or
-    /// `plugin.crash_loop`). `Some(backoff)` when it is to be restarted,
+    /// Counts a crash of the stable revision and says so with the event
+    /// `event` makes (or `plugin.crash_loop`). `Some(backoff)` when it is to be restarted,
     /// `None` when that was one too many and the plugin is now in `crash_loop`.
     pub(crate) async fn note_crash(
         &mut self,
         revision: u64,
         reason: &Reason,
-        event: &'static str,
+        event: fn(Crash) -> LifecycleEvent,
     ) -> Option<Duration> {
         let liveness = &self.m.config.policy.dev.liveness;
         let window = Duration::from_millis(liveness.window_ms);
@@ -162,19 +163,19 @@ impl PluginTask {
         if let Err(error) = self.m.store.record_outcome(&id, Some(reason), None).await {
             tracing::warn!(plugin = %id, "cannot record the crash: {error:#}");
         }
-        let mut data = serde_json::Map::new();
-        data.insert(
-            "reason".into(),
-            serde_json::to_value(reason).unwrap_or_default(),
-        );
-        data.insert("crashes".into(), crashes.into());
+        let mut crash = Crash {
+            reason: reason.clone(),
+            crashes: Some(crashes),
+            retry_in_ms: None,
+            restarts: None,
+        };
         if looping {
             self.cancel_restart();
             self.m.emit(
                 &id,
                 Some(revision),
-                "plugin.crash_loop",
-                "error",
+                LifecycleEvent::CrashLoop(crash),
+                Level::Error,
                 format!(
                     "revision {revision} failed {crashes} times within {} s ({}: {}); \
                      not restarted again until the next install or rollback",
@@ -182,28 +183,23 @@ impl PluginTask {
                     reason.code.as_str(),
                     reason.message
                 ),
-                data,
             );
             return None;
         }
         let wait = backoff(crashes);
-        data.insert(
-            "retry_in_ms".into(),
-            u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).into(),
-        );
-        data.insert("restarts".into(), self.restarts().into());
+        crash.retry_in_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+        crash.restarts = Some(self.restarts());
         self.m.emit(
             &id,
             Some(revision),
-            event,
-            "error",
+            event(crash),
+            Level::Error,
             format!(
                 "revision {revision} {}: {}; restarting in {} ms",
                 reason.code.as_str(),
                 reason.message,
                 wait.as_millis()
             ),
-            data,
         );
         Some(wait)
     }
@@ -245,20 +241,18 @@ impl Manager {
         &self,
         plugin_id: &str,
         revision: Option<u64>,
-        name: &'static str,
-        level: &'static str,
+        event: LifecycleEvent,
+        level: Level,
         message: String,
-        data: serde_json::Map<String, serde_json::Value>,
     ) {
         self.events.event(Event {
             plugin_id: plugin_id.to_owned(),
             revision,
             install_id: None,
-            name,
+            event,
             phase: None,
             level,
             message,
-            data,
         });
     }
 }

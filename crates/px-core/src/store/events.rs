@@ -3,7 +3,7 @@
 //! back by `GET /api/plugins/{id}/logs`, pruned by age and bounded in size
 //! per plugin.
 
-use px_api::{LOGS_CHANNEL, LogMessage, MessageKind, MessageStream};
+use px_api::{LOGS_CHANNEL, Level, LifecycleEvent, LogMessage, MessageKind, MessageStream};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -68,9 +68,9 @@ impl Store {
                     .bind(m.install_id.clone())
                     .bind(kind_name(m.kind))
                     .bind(stream_name(m.stream))
-                    .bind(m.level.clone())
+                    .bind(m.level.as_str())
                     .bind(m.message.clone())
-                    .bind(m.phase.clone())
+                    .bind(m.phase.map(|p| p.as_str()))
                     .bind(data)
                     .bind(bytes)
                     .bind(m.process.map(|p| p.as_str()));
@@ -190,10 +190,16 @@ fn message(row: &AnyRow) -> anyhow::Result<LogMessage> {
             "stderr" => MessageStream::Stderr,
             _ => MessageStream::Core,
         },
-        level: row.try_get("level")?,
+        level: row
+            .try_get::<String, _>("level")?
+            .parse()
+            .unwrap_or(Level::Info),
         message: row.try_get("message")?,
-        phase: row.try_get("phase")?,
-        data: serde_json::from_str(&data)?,
+        phase: row
+            .try_get::<Option<String>, _>("phase")?
+            .and_then(|p| serde_json::from_value(serde_json::Value::String(p)).ok()),
+        // a row a newer Core wrote, with fields this one does not know
+        data: serde_json::from_str(&data).unwrap_or(Some(LifecycleEvent::Unknown)),
         process: row
             .try_get::<Option<String>, _>("process")?
             .and_then(|p| p.parse().ok()),

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use owo_colors::OwoColorize as _;
-use px_api::{LogMessage, MessageKind, MessageStream, ServerControl, ServerMessage};
+use px_api::{Level, LogMessage, MessageKind, MessageStream, ServerControl, ServerMessage};
 
 use crate::cli::Global;
 use crate::client::ws::{FollowCommand, Followed, follow};
@@ -149,10 +149,10 @@ pub fn print_message(message: &LogMessage, json: bool) {
     match (message.kind, message.stream) {
         (MessageKind::Event, _) => {
             let text = format!("▸ {}", message.message);
-            let text = match message.level.as_str() {
-                "error" => text.red().to_string(),
-                "warn" => text.yellow().to_string(),
-                _ => text.cyan().to_string(),
+            let text = match message.level {
+                Level::Error => text.red().to_string(),
+                Level::Warn => text.yellow().to_string(),
+                Level::Info => text.cyan().to_string(),
             };
             outln!("{} {text}", revision.dimmed());
         }

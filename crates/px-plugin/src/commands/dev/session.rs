@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use px_api::{
-    InstallReport, LogMessage, MessageKind, Phase, PhaseReport, ServerControl, ServerMessage,
+    InstallReport, LifecycleEvent, LogMessage, MessageKind, Phase, PhaseReport, ServerControl,
+    ServerMessage,
 };
 use reqwest::StatusCode;
 use tokio::sync::{mpsc, oneshot};
@@ -292,30 +293,22 @@ impl Session {
             self.render.message(&message);
             return;
         }
-        let event = message
-            .data
-            .get("event")
-            .and_then(|e| e.as_str())
-            .unwrap_or_default();
-        let Some(inflight) = self.inflight.as_mut() else {
-            return self.other_event(&message, event);
+        let Some(event) = message.data.clone() else {
+            return;
         };
-        if inflight.install_id.is_none() && event == "install.started" {
+        let Some(inflight) = self.inflight.as_mut() else {
+            return self.other_event(&message, &event);
+        };
+        if inflight.install_id.is_none() && event == LifecycleEvent::InstallStarted {
             inflight.install_id = message.install_id.clone();
             inflight.received = true;
         }
         if message.install_id.is_none() || inflight.install_id != message.install_id {
-            return self.other_event(&message, event);
+            return self.other_event(&message, &event);
         }
-        if event == "install.phase"
-            && let Some(phase) = message.phase.as_deref().and_then(parse_phase)
+        if let LifecycleEvent::InstallPhase { ms, ok } = event
+            && let Some(phase) = message.phase
         {
-            let ok = message
-                .data
-                .get("ok")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false);
-            let ms = message.data.get("ms").and_then(|v| v.as_u64()).unwrap_or(0);
             inflight.revision = message.revision.or(inflight.revision);
             inflight.phases.push(PhaseReport {
                 name: phase,
@@ -345,12 +338,12 @@ impl Session {
 
     /// Events not caused by the install in flight: crashes, restarts, other
     /// clients' installs (late events of our own earlier ones are dropped).
-    fn other_event(&self, message: &LogMessage, event: &str) {
+    fn other_event(&self, message: &LogMessage, event: &LifecycleEvent) {
         let ours = message
             .install_id
             .as_ref()
             .is_some_and(|id| self.own.contains(id));
-        if !ours && event != "install.phase" {
+        if !ours && !matches!(event, LifecycleEvent::InstallPhase { .. }) {
             self.render.message(message);
         }
     }
@@ -377,8 +370,4 @@ impl Session {
         tokio::time::sleep(Duration::from_millis(50)).await;
         self.render.note("stopped");
     }
-}
-
-fn parse_phase(name: &str) -> Option<Phase> {
-    Phase::ALL.into_iter().find(|p| p.as_str() == name)
 }
