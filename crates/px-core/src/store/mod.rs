@@ -15,8 +15,11 @@ pub mod events;
 mod migrate;
 pub mod plugins;
 pub mod sessions;
+mod text;
 pub mod tokens;
 pub mod users;
+
+pub use text::UnknownValue;
 
 use std::sync::Arc;
 use std::time::Duration;
