@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, Method};
 
 use crate::http::ApiError;
 use crate::state::AppState;
-use crate::store::audit::AuditEntry;
+use crate::store::audit::{AuditAction, AuditEntry, AuditResult};
 use crate::store::tokens::TokenOwner;
 
 /// Name of the Admin session cookie.
@@ -173,7 +173,7 @@ pub async fn login(
             state,
             name,
             remote,
-            "denied",
+            AuditResult::Denied,
             Some("too many failed attempts"),
         )
         .await;
@@ -197,14 +197,14 @@ pub async fn login(
             state,
             name,
             remote,
-            "failure",
+            AuditResult::Failure,
             Some("wrong name or password"),
         )
         .await;
         return Err(ApiError::unauthorized("wrong name or password"));
     };
     state.throttle.succeeded(name, remote);
-    audit_login(state, &user.name, remote, "success", None).await;
+    audit_login(state, &user.name, remote, AuditResult::Success, None).await;
     state
         .store
         .create_session(&user.name)
@@ -216,18 +216,13 @@ async fn audit_login(
     state: &AppState,
     name: &str,
     remote: IpAddr,
-    result: &str,
+    result: AuditResult,
     reason: Option<&str>,
 ) {
     let entry = AuditEntry {
-        actor: name.to_owned(),
-        action: "login".to_owned(),
-        result: result.to_owned(),
         reason: reason.map(str::to_owned),
         remote_addr: Some(remote.to_string()),
-        ..AuditEntry::default()
+        ..AuditEntry::new(name, AuditAction::Login, result)
     };
-    if let Err(e) = state.store.audit_insert(entry).await {
-        tracing::error!("writing audit row: {e:#}");
-    }
+    crate::audit::write(&state.store, entry).await;
 }

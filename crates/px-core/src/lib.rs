@@ -7,6 +7,7 @@
 //! clients only in `px-api` types.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod event_log;

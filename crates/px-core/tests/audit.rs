@@ -5,7 +5,7 @@ mod common;
 
 use common::{Core, HELLO, Options};
 use px_api::{InstallStatus, ReasonCode};
-use px_core::store::audit::AuditEntry;
+use px_core::store::audit::{AuditAction, AuditEntry, AuditResult};
 use serde_json::{Value, json};
 
 const ALLOWED_IDS: &str = "com.example.*";
@@ -292,14 +292,21 @@ async fn the_audit_api_filters_and_pages() {
     let base = px_core::store::now_ms() - 3_600_000;
     let mut inserted = Vec::new();
     for i in 0..12_i64 {
+        let action = if i % 4 == 0 {
+            AuditAction::Rollback
+        } else {
+            AuditAction::Install
+        };
+        let result = if i < 6 {
+            AuditResult::Success
+        } else {
+            AuditResult::Failure
+        };
         let entry = AuditEntry {
             at: base + i * 1_000,
-            actor: format!("actor{}", i % 3),
-            action: if i % 4 == 0 { "rollback" } else { "install" }.to_owned(),
             plugin_id: Some(format!("com.paging.p{}", i % 2)),
-            result: if i < 6 { "success" } else { "failure" }.to_owned(),
             remote_addr: Some("10.0.0.1".to_owned()),
-            ..AuditEntry::default()
+            ..AuditEntry::new(format!("actor{}", i % 3), action, result)
         };
         store.audit_insert(entry.clone()).await.unwrap();
         inserted.push(entry);
@@ -324,11 +331,11 @@ async fn the_audit_api_filters_and_pages() {
     let (rows, _) = audit(&core, "actor=actor2").await;
     assert_eq!(ats(&rows), expect(&|e| e.actor == "actor2"));
     let (rows, _) = audit(&core, &format!("{range}&action=rollback")).await;
-    assert_eq!(ats(&rows), expect(&|e| e.action == "rollback"));
+    assert_eq!(ats(&rows), expect(&|e| e.action == AuditAction::Rollback));
     let (rows, _) = audit(&core, &format!("{range}&result=failure&actor=actor0")).await;
     assert_eq!(
         ats(&rows),
-        expect(&|e| e.result == "failure" && e.actor == "actor0")
+        expect(&|e| e.result == AuditResult::Failure && e.actor == "actor0")
     );
     // since is inclusive, until exclusive
     let (rows, _) = audit(
@@ -359,4 +366,22 @@ async fn the_audit_api_filters_and_pages() {
     assert_eq!((rows.len(), next), (2, Value::Null));
     let (rows, next) = audit(&core, &format!("{range}&limit=4&offset=0")).await;
     assert_eq!((rows.len(), next), (4, Value::from(4)));
+
+    // an action or result no row can have is a clear 400, not an empty page
+    for (query, message) in [
+        (
+            "action=teleport",
+            "unknown audit action \"teleport\" (expected one of install, reload, rollback, ",
+        ),
+        (
+            "result=maybe",
+            "unknown audit result \"maybe\" (expected one of success, failure, denied)",
+        ),
+    ] {
+        let (status, body) = core.get(&format!("/api/audit?{query}")).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{body}");
+        let text = body["error"]["message"].as_str().unwrap();
+        assert!(text.starts_with(message), "{text}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use px_core::Store;
 use px_core::retention::prune;
-use px_core::store::audit::{AuditEntry, AuditFilter};
+use px_core::store::audit::{AuditAction, AuditEntry, AuditFilter, AuditResult};
 
 const DAY: i64 = 24 * 60 * 60 * 1000;
 
@@ -14,17 +14,14 @@ async fn prunes_audit_rows_past_retention() {
     let store = Store::connect(&url).await.unwrap();
     let now = 1_800_000_000_000;
     for (age_days, action) in [
-        (30, "install"),
-        (8, "reload"),
-        (6, "rollback"),
-        (0, "uninstall"),
+        (30, AuditAction::Install),
+        (8, AuditAction::Reload),
+        (6, AuditAction::Rollback),
+        (0, AuditAction::Uninstall),
     ] {
         let entry = AuditEntry {
             at: now - age_days * DAY - 1,
-            actor: "alice".into(),
-            action: action.into(),
-            result: "success".into(),
-            ..AuditEntry::default()
+            ..AuditEntry::new("alice", action, AuditResult::Success)
         };
         store.audit_insert(entry).await.unwrap();
     }
@@ -34,14 +31,14 @@ async fn prunes_audit_rows_past_retention() {
         limit: 100,
         ..AuditFilter::default()
     };
-    let left: Vec<String> = store
+    let left: Vec<AuditAction> = store
         .audit(&filter)
         .await
         .unwrap()
         .into_iter()
         .map(|e| e.action)
         .collect();
-    assert_eq!(left, ["uninstall", "rollback"]);
+    assert_eq!(left, [AuditAction::Uninstall, AuditAction::Rollback]);
     assert_eq!(
         prune(&store, now, 7).await.unwrap().audit_rows,
         0,

@@ -92,6 +92,7 @@ on_both_backends!(
     audit_filters_and_pages,
     audit_prune,
     plugins,
+    delete_plugin_is_all_or_nothing,
     revisions,
     unfinished_revisions,
     bundles,

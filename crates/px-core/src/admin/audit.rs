@@ -1,6 +1,8 @@
 //! `/admin/audit`: the audit log with filters (plugin, actor, action,
 //! result, time range in UTC) and paging. Needs `audit:read`.
 
+use std::str::FromStr;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -13,6 +15,7 @@ use super::Signed;
 use super::layout::{Layout, error_page, render, url_encode};
 use super::time::{format_ms, parse_local};
 use crate::state::AppState;
+use crate::store::UnknownValue;
 use crate::store::audit::AuditFilter;
 
 /// Rows per page.
@@ -69,11 +72,11 @@ impl Filters {
 struct Row {
     at: String,
     actor: String,
-    action: String,
+    action: &'static str,
     plugin_id: String,
     /// Version and revision, e.g. `1.1.0 · r2`.
     version: String,
-    result: String,
+    result: &'static str,
     reason: String,
     remote: String,
 }
@@ -94,6 +97,17 @@ struct AuditPage {
 fn some(text: &str) -> Option<String> {
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// A field naming one of a closed set (empty = any); `Err` is the problem to show.
+fn choice<T: FromStr<Err = UnknownValue>>(text: &str) -> Result<Option<T>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|e: UnknownValue| e.to_string())
 }
 
 async fn page(State(state): State<AppState>, who: Signed, Query(f): Query<Filters>) -> Response {
@@ -117,22 +131,33 @@ async fn page(State(state): State<AppState>, who: Signed, Query(f): Query<Filter
     };
     let (since, until) = (time(&f.from, "From"), time(&f.to, "To"));
     let offset = f.offset.max(0);
-    let filter = AuditFilter {
-        plugin_id: some(&f.plugin_id),
-        actor: some(&f.actor),
-        action: some(&f.action),
-        result: some(&f.result),
-        since,
-        until,
-        limit: PAGE + 1,
-        offset,
-    };
-    let mut entries = match state.store.audit(&filter).await {
-        Ok(entries) => entries,
-        Err(e) => {
-            tracing::error!("reading the audit log: {e:#}");
-            let message = "could not read the audit log; see Core's log";
-            return error_page(&state, &who, StatusCode::INTERNAL_SERVER_ERROR, message).await;
+    let choices = (choice(&f.action), choice(&f.result));
+    let mut entries = match choices {
+        // no row has an unknown action or result: say so, list none
+        (Err(unknown), _) | (_, Err(unknown)) => {
+            problem = Some(unknown);
+            Vec::new()
+        }
+        (Ok(action), Ok(result)) => {
+            let filter = AuditFilter {
+                plugin_id: some(&f.plugin_id),
+                actor: some(&f.actor),
+                action,
+                result,
+                since,
+                until,
+                limit: PAGE + 1,
+                offset,
+            };
+            match state.store.audit(&filter).await {
+                Ok(entries) => entries,
+                Err(e) => {
+                    tracing::error!("reading the audit log: {e:#}");
+                    let message = "could not read the audit log; see Core's log";
+                    return error_page(&state, &who, StatusCode::INTERNAL_SERVER_ERROR, message)
+                        .await;
+                }
+            }
         }
     };
     let more = entries.len() as i64 > PAGE;
@@ -143,7 +168,7 @@ async fn page(State(state): State<AppState>, who: Signed, Query(f): Query<Filter
         .map(|e| Row {
             at: format_ms(e.at),
             actor: e.actor,
-            action: e.action,
+            action: e.action.as_str(),
             plugin_id: e.plugin_id.unwrap_or_default(),
             version: match (e.version, e.revision) {
                 (Some(v), Some(r)) => format!("{v} · r{r}"),
@@ -151,7 +176,7 @@ async fn page(State(state): State<AppState>, who: Signed, Query(f): Query<Filter
                 (None, Some(r)) => format!("r{r}"),
                 (None, None) => "—".to_owned(),
             },
-            result: e.result,
+            result: e.result.as_str(),
             reason: e.reason.unwrap_or_default(),
             remote: e.remote_addr.unwrap_or_else(|| "—".to_owned()),
         })

@@ -14,7 +14,7 @@ use super::Signed;
 use super::layout::{Layout, render};
 use super::session::bad_csrf;
 use crate::state::AppState;
-use crate::store::audit::AuditEntry;
+use crate::store::audit::{AuditAction, AuditEntry, AuditResult};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -94,15 +94,10 @@ async fn create_token(
     match state.store.create_user_token(&who.0.actor, &name).await {
         Ok(token) => {
             let entry = AuditEntry {
-                actor: who.0.actor.clone(),
-                action: "token_create".to_owned(),
-                result: "success".to_owned(),
                 reason: Some(format!("personal token {name:?} created in Admin")),
-                ..AuditEntry::default()
+                ..AuditEntry::new(&who.0.actor, AuditAction::TokenCreate, AuditResult::Success)
             };
-            if let Err(e) = state.store.audit_insert(entry).await {
-                tracing::error!("writing audit row: {e:#}");
-            }
+            crate::audit::write(&state.store, entry).await;
             let page = guide(&state, &who, Some(token), name).await;
             render(StatusCode::OK, &page)
         }

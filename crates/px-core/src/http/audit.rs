@@ -2,6 +2,7 @@
 //! that writes an audit row for every denied request.
 
 use std::net::SocketAddr;
+use std::str::FromStr;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Query, Request, State};
@@ -16,7 +17,8 @@ use super::openapi::Denied;
 use super::{ApiError, DEV_API_PREFIX};
 use crate::auth::{self, Caller};
 use crate::state::AppState;
-use crate::store::audit::{AuditEntry, AuditFilter};
+use crate::store::UnknownValue;
+use crate::store::audit::{AuditAction, AuditEntry, AuditFilter, AuditResult};
 
 /// Query of `GET /api/audit`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -27,8 +29,10 @@ pub struct AuditQuery {
     /// Only this actor.
     pub actor: Option<String>,
     /// Only this action.
+    #[param(value_type = Option<AuditAction>, inline)]
     pub action: Option<String>,
     /// Only this result.
+    #[param(value_type = Option<AuditResult>, inline)]
     pub result: Option<String>,
     /// Rows at or after (epoch ms).
     pub since: Option<i64>,
@@ -65,10 +69,14 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     tag = "audit",
     description = "Permission: `audit:read`. Audit rows (dev actions, rollbacks, uninstalls, \
         logins, denied attempts), newest first, filtered and paged; `next_offset` is set when \
-        another page may follow.",
+        another page may follow. An unknown `action` or `result` is a 400.",
     security(("bearer" = []), ("session" = [])),
     params(AuditQuery),
-    responses((status = 200, description = "one page of rows", body = AuditPage), Denied)
+    responses(
+        (status = 200, description = "one page of rows", body = AuditPage),
+        (status = 400, description = "an unknown action or result", body = px_api::ErrorBody),
+        Denied,
+    )
 )]
 async fn list(
     State(state): State<AppState>,
@@ -79,10 +87,10 @@ async fn list(
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let offset = q.offset.unwrap_or(0).max(0);
     let filter = AuditFilter {
+        action: known(q.action.as_deref())?,
+        result: known(q.result.as_deref())?,
         plugin_id: q.plugin_id,
         actor: q.actor,
-        action: q.action,
-        result: q.result,
         since: q.since,
         until: q.until,
         limit,
@@ -94,6 +102,13 @@ async fn list(
         entries,
         next_offset,
     }))
+}
+
+/// A filter naming one of a closed set; 400 for a value no row can have.
+fn known<T: FromStr<Err = UnknownValue>>(text: Option<&str>) -> Result<Option<T>, ApiError> {
+    text.map(str::parse)
+        .transpose()
+        .map_err(|e: UnknownValue| ApiError::bad_request(e.to_string()))
 }
 
 /// Writes an audit row for every 403, and for every 401 on the dev API.
@@ -125,17 +140,12 @@ pub(super) async fn audit_denials(
             _ => "anonymous".to_owned(),
         };
         let entry = AuditEntry {
-            actor,
-            action: "denied".to_owned(),
             plugin_id: plugin_id_of(path, uri.query()),
-            result: "denied".to_owned(),
             reason: Some(format!("{status} {method} {path}")),
             remote_addr: remote,
-            ..AuditEntry::default()
+            ..AuditEntry::new(actor, AuditAction::Denied, AuditResult::Denied)
         };
-        if let Err(e) = state.store.audit_insert(entry).await {
-            tracing::error!("writing audit row: {e:#}");
-        }
+        crate::audit::write(&state.store, entry).await;
     }
     response
 }

@@ -7,7 +7,6 @@
 //! manifest or bundle; 502 rolled back. Other errors use the JSON error body.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
@@ -21,13 +20,13 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::audit::{self, Asked};
 use crate::auth::Caller;
 use crate::event_log::{MAX_TAIL, ReadQuery};
 use crate::http::ApiError;
 use crate::http::openapi::Denied;
 use crate::plugins::{FailureKind, InstallOutcome, Source};
 use crate::state::AppState;
-use crate::store::audit::AuditEntry;
 
 /// Largest JSON body accepted by these routes.
 const MAX_JSON_BYTES: usize = 1 << 20;
@@ -44,7 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logs))
 }
 
-/// The install report with its status; already audited by [`record`].
+/// The install report with its status; already audited by [`audit::record_report`].
 fn answer(outcome: InstallOutcome) -> Response {
     let status = outcome.failure.map_or(StatusCode::OK, status_of);
     let mut response = (status, Json(outcome.report)).into_response();
@@ -62,58 +61,6 @@ fn status_of(kind: FailureKind) -> StatusCode {
         FailureKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         FailureKind::Failed => StatusCode::BAD_GATEWAY,
         FailureKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// Records an install, reload or rollback: metrics and an audit row.
-async fn record(
-    state: &AppState,
-    caller: &Caller,
-    peer: SocketAddr,
-    action: &str,
-    outcome: &InstallOutcome,
-) {
-    let report = &outcome.report;
-    let success = report.status == px_api::InstallStatus::Active;
-    let denied = report
-        .reason
-        .as_ref()
-        .is_some_and(|r| r.code == px_api::ReasonCode::Forbidden);
-    if action != "rollback" && !denied {
-        state
-            .metrics
-            .install_finished(success, Duration::from_millis(report.duration_ms));
-    }
-    if report.status == px_api::InstallStatus::RolledBack || action == "rollback" && success {
-        state.metrics.rolled_back();
-    }
-    let action = match (action, report.revision) {
-        _ if denied => "denied",
-        ("install", Some(revision)) if revision > 1 => "reload",
-        (action, _) => action,
-    };
-    let result = match (denied, success) {
-        (true, _) => "denied",
-        (false, true) => "success",
-        (false, false) => "failure",
-    };
-    let entry = AuditEntry {
-        actor: caller.actor.clone(),
-        action: action.to_owned(),
-        plugin_id: Some(report.plugin_id.clone()).filter(|id| !id.is_empty()),
-        version: Some(report.version.clone()).filter(|v| !v.is_empty()),
-        revision: report.revision.and_then(|r| i64::try_from(r).ok()),
-        install_id: Some(report.install_id.clone()),
-        result: result.to_owned(),
-        reason: report
-            .reason
-            .as_ref()
-            .map(|r| format!("{}: {}", r.code.as_str(), r.message)),
-        remote_addr: Some(peer.ip().to_string()),
-        ..AuditEntry::default()
-    };
-    if let Err(error) = state.store.audit_insert(entry).await {
-        tracing::error!("cannot write audit row: {error:#}");
     }
 }
 
@@ -156,7 +103,14 @@ async fn install(
     // away mid-way (e.g. Ctrl-C in `px-plugin dev` during probation)
     let outcome = detached(async move {
         let outcome = install_outcome(&state, &headers, body).await;
-        record(&state, &caller, peer, "install", &outcome).await;
+        audit::record_report(
+            &state,
+            &caller.actor,
+            peer.ip(),
+            Asked::Install,
+            &outcome.report,
+        )
+        .await;
         outcome
     })
     .await?;
@@ -266,21 +220,7 @@ async fn uninstall(
     if !detached(async move { plugins.uninstall(&target).await }).await?? {
         return Err(ApiError::not_found(format!("plugin {id} is not installed")));
     }
-    let entry = AuditEntry {
-        actor: caller.actor.clone(),
-        action: "uninstall".to_owned(),
-        plugin_id: Some(id.clone()),
-        version: removed.as_ref().map(|s| s.version.clone()),
-        revision: removed
-            .and_then(|s| s.revision)
-            .and_then(|r| i64::try_from(r).ok()),
-        result: "success".to_owned(),
-        remote_addr: Some(peer.ip().to_string()),
-        ..AuditEntry::default()
-    };
-    if let Err(error) = state.store.audit_insert(entry).await {
-        tracing::error!("cannot write audit row: {error:#}");
-    }
+    audit::record_uninstall(&state, &caller.actor, peer.ip(), &id, removed.as_ref()).await;
     Ok(Json(px_api::Uninstalled {
         plugin_id: id,
         uninstalled: true,
@@ -370,7 +310,8 @@ async fn rollback(
     let outcome = detached(async move {
         let outcome = state.plugins.rollback(&id, request.revision).await;
         if let Some(outcome) = &outcome {
-            record(&state, &caller, peer, "rollback", outcome).await;
+            let report = &outcome.report;
+            audit::record_report(&state, &caller.actor, peer.ip(), Asked::Rollback, report).await;
         }
         outcome.ok_or(id)
     })

@@ -14,7 +14,8 @@ use super::run::{Failure, FailureKind, InstallOutcome, OrInternal, Run};
 use super::running::Target;
 use super::task::{Msg, Next, PluginTask};
 use super::{Manager, check, resolved};
-use crate::store::plugins::{INSTALLING, RevisionRow};
+use crate::store::cluster::ChangeAction;
+use crate::store::plugins::{PluginKind, RevisionRow, RevisionStatus};
 
 /// A validated revision for a plugin's task to install.
 #[derive(Debug)]
@@ -61,7 +62,8 @@ impl Manager {
             let _ = tokio::fs::remove_dir_all(&staging).await;
         }
         let outcome = self.conclude(run, result).await;
-        self.announce(&outcome.report.plugin_id, "install").await;
+        self.announce(&outcome.report.plugin_id, ChangeAction::Install)
+            .await;
         outcome
     }
 
@@ -88,7 +90,7 @@ impl Manager {
             ),
         };
         let outcome = self.conclude(run, result).await;
-        self.announce(id, "rollback").await;
+        self.announce(id, ChangeAction::Rollback).await;
         Some(outcome)
     }
 
@@ -325,8 +327,8 @@ impl Manager {
     ) -> Result<u64, Failure> {
         let id = &manifest.id;
         let kind = match manifest.runtime.kind {
-            RuntimeKind::Process => "process",
-            RuntimeKind::Static => "static",
+            RuntimeKind::Process => PluginKind::Process,
+            RuntimeKind::Static => PluginKind::Static,
         };
         self.store
             .upsert_plugin(id, &manifest.name, kind)
@@ -351,7 +353,7 @@ impl Manager {
                 install_id: install_id.to_owned(),
                 version: manifest.version.clone(),
                 digest: digest.to_owned(),
-                status: INSTALLING.to_owned(),
+                status: RevisionStatus::Installing,
                 reason: None,
                 phases,
                 duration_ms: 0,

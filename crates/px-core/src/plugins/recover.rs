@@ -8,6 +8,8 @@ use super::live::Cause;
 use super::run::Run;
 use super::running::Target;
 use super::task::{Msg, PluginTask};
+use crate::store::audit::{AuditAction, AuditEntry, AuditResult};
+use crate::store::cluster::ChangeAction;
 
 impl Manager {
     /// Brings the plugins back after Core (re)starts: wipes half-staged
@@ -103,26 +105,21 @@ impl Manager {
     /// An audit row for something Core did on its own.
     async fn audit_core(
         &self,
-        action: &str,
+        action: AuditAction,
         plugin_id: &str,
         revision: Option<u64>,
         install_id: Option<&str>,
-        result: &str,
+        result: AuditResult,
         reason: Option<&Reason>,
     ) {
-        let entry = crate::store::audit::AuditEntry {
-            actor: "core".to_owned(),
-            action: action.to_owned(),
+        let entry = AuditEntry {
             plugin_id: Some(plugin_id.to_owned()),
             revision: revision.and_then(|r| i64::try_from(r).ok()),
             install_id: install_id.map(str::to_owned),
-            result: result.to_owned(),
-            reason: reason.map(|r| format!("{}: {}", r.code.as_str(), r.message)),
-            ..Default::default()
+            reason: reason.map(crate::audit::reason_text),
+            ..AuditEntry::new("core", action, result)
         };
-        if let Err(error) = self.store.audit_insert(entry).await {
-            tracing::error!("cannot write audit row: {error:#}");
-        }
+        crate::audit::write(&self.store, entry).await;
     }
 
     /// Kills what a previous Core left running, from the pid files in `<data>/run/`.
@@ -153,7 +150,7 @@ impl Manager {
             .await
             .map_err(|_| anyhow::anyhow!("the plugin's task ended without answering"))??;
         if removed {
-            self.announce(id, "uninstall").await;
+            self.announce(id, ChangeAction::Uninstall).await;
         }
         Ok(removed)
     }
@@ -172,7 +169,14 @@ impl PluginTask {
         match self.go_live(&mut run, target.clone(), Cause::Recover).await {
             Ok(()) => {
                 self.m
-                    .audit_core("recover", &id, Some(revision), None, "success", None)
+                    .audit_core(
+                        AuditAction::Recover,
+                        &id,
+                        Some(revision),
+                        None,
+                        AuditResult::Success,
+                        None,
+                    )
                     .await;
                 self.m.emit(
                     &id,
@@ -187,11 +191,11 @@ impl PluginTask {
                 let reason = failure.reason();
                 self.m
                     .audit_core(
-                        "recover",
+                        AuditAction::Recover,
                         &id,
                         Some(revision),
                         None,
-                        "failure",
+                        AuditResult::Failure,
                         Some(&reason),
                     )
                     .await;

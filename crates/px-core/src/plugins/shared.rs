@@ -11,7 +11,7 @@ use px_api::ReasonCode;
 
 use super::Manager;
 use super::run::{Failure, FailureKind, OrInternal};
-use crate::store::cluster::PluginChange;
+use crate::store::cluster::{ChangeAction, PluginChange};
 
 /// Name of the file beside `revisions/<n>/` that records its digest, so a
 /// directory left by an earlier install under the same number is not reused.
@@ -27,8 +27,8 @@ impl Manager {
         self.cluster.is_some()
     }
 
-    /// Tells the other Cores that `plugin_id` changed (`install`, `rollback`, `uninstall`).
-    pub(crate) async fn announce(&self, plugin_id: &str, action: &str) {
+    /// Tells the other Cores that `plugin_id` changed.
+    pub(crate) async fn announce(&self, plugin_id: &str, action: ChangeAction) {
         let Some(cluster) = &self.cluster else {
             return;
         };
@@ -38,7 +38,7 @@ impl Manager {
         let change = PluginChange {
             plugin_id: plugin_id.to_owned(),
             origin: cluster.core_id.clone(),
-            action: action.to_owned(),
+            action,
         };
         if let Err(error) = self.store.notify_plugin_changed(&change).await {
             // the others still catch up at their next resync

@@ -65,7 +65,7 @@ impl Manager {
             revision: current.as_ref().map(|r| r.revision()),
             stable_revision: row.stable_revision,
             state,
-            kind: row.kind,
+            kind: row.kind.as_str().to_owned(),
             digest: current
                 .as_ref()
                 .map(|r| r.target.digest.clone())

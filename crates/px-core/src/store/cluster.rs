@@ -18,6 +18,18 @@ use super::Store;
 /// The `NOTIFY` channel of plugin changes.
 pub const CHANNEL: &str = "px_plugin_changes";
 
+/// What one Core did to a plugin; sent as `install`, `rollback` or `uninstall`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeAction {
+    /// A finished install or reload (live or not).
+    Install,
+    /// A finished rollback.
+    Rollback,
+    /// An uninstall.
+    Uninstall,
+}
+
 /// A change of one plugin, made by one Core, for the others to follow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginChange {
@@ -25,8 +37,8 @@ pub struct PluginChange {
     pub plugin_id: String,
     /// Id of the Core that made the change.
     pub origin: String,
-    /// `install`, `rollback` or `uninstall`.
-    pub action: String,
+    /// What it did.
+    pub action: ChangeAction,
 }
 
 /// A per-plugin advisory lock, released when dropped. Holds one pooled

@@ -16,8 +16,11 @@ mod migrate;
 pub mod plugins;
 mod resolved;
 pub mod sessions;
+mod text;
 pub mod tokens;
 pub mod users;
+
+pub use text::UnknownValue;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,14 +2,105 @@
 //! (JSON as TEXT), timestamps, the stable revision of each plugin, and the
 //! install that created each revision.
 
+use std::str::FromStr;
+
 use px_api::{InstallStatus, PhaseReport, Reason, RevisionInfo};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::text::{self, UnknownValue};
 use super::{Store, now_ms};
 
-/// Status of a revision whose install has not finished (not a wire value).
-pub const INSTALLING: &str = "installing";
+/// Where a revision's install stands, as kept in `plugin_revisions.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RevisionStatus {
+    /// Its install has not finished (not a wire value).
+    Installing,
+    /// It went live.
+    Active,
+    /// It failed at or after start and the stable revision came back.
+    RolledBack,
+    /// It was refused before anything ran.
+    Rejected,
+}
+
+impl RevisionStatus {
+    /// Every status.
+    pub const ALL: &[RevisionStatus] = &[
+        RevisionStatus::Installing,
+        RevisionStatus::Active,
+        RevisionStatus::RolledBack,
+        RevisionStatus::Rejected,
+    ];
+
+    /// The text kept in the database (the wire name for a finished install).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevisionStatus::Installing => "installing",
+            RevisionStatus::Active => "active",
+            RevisionStatus::RolledBack => "rolled_back",
+            RevisionStatus::Rejected => "rejected",
+        }
+    }
+
+    /// How the install ended; `None` while it is still running.
+    pub fn install_status(self) -> Option<InstallStatus> {
+        match self {
+            RevisionStatus::Installing => None,
+            RevisionStatus::Active => Some(InstallStatus::Active),
+            RevisionStatus::RolledBack => Some(InstallStatus::RolledBack),
+            RevisionStatus::Rejected => Some(InstallStatus::Rejected),
+        }
+    }
+}
+
+impl From<InstallStatus> for RevisionStatus {
+    fn from(status: InstallStatus) -> Self {
+        match status {
+            InstallStatus::Active => RevisionStatus::Active,
+            InstallStatus::RolledBack => RevisionStatus::RolledBack,
+            InstallStatus::Rejected => RevisionStatus::Rejected,
+        }
+    }
+}
+
+impl FromStr for RevisionStatus {
+    type Err = UnknownValue;
+
+    fn from_str(name: &str) -> Result<Self, UnknownValue> {
+        text::parse("revision status", Self::ALL, Self::as_str, name)
+    }
+}
+
+/// What a plugin runs, as kept in `plugins.kind` (the manifest's `runtime.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PluginKind {
+    /// A process started by Core.
+    Process,
+    /// Static admin files only.
+    Static,
+}
+
+impl PluginKind {
+    /// Every kind.
+    pub const ALL: &[PluginKind] = &[PluginKind::Process, PluginKind::Static];
+
+    /// The text kept in the database and shown on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Process => "process",
+            PluginKind::Static => "static",
+        }
+    }
+}
+
+impl FromStr for PluginKind {
+    type Err = UnknownValue;
+
+    fn from_str(name: &str) -> Result<Self, UnknownValue> {
+        text::parse("plugin kind", Self::ALL, Self::as_str, name)
+    }
+}
 
 /// One `plugins` row.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,8 +109,8 @@ pub struct PluginRow {
     pub id: String,
     /// Display name of the latest staged revision.
     pub name: String,
-    /// `process` or `static`.
-    pub kind: String,
+    /// Whether it runs a process.
+    pub kind: PluginKind,
     /// Last revision that passed probation.
     pub stable_revision: Option<u64>,
     /// Why the last install or run failed, if it did.
@@ -43,8 +134,8 @@ pub struct RevisionRow {
     pub version: String,
     /// Bundle digest.
     pub digest: String,
-    /// `installing`, or a wire [`InstallStatus`] name.
-    pub status: String,
+    /// Where its install stands.
+    pub status: RevisionStatus,
     /// Why its install failed.
     pub reason: Option<Reason>,
     /// Timed phases.
@@ -58,7 +149,7 @@ pub struct RevisionRow {
 impl RevisionRow {
     /// The wire view; `None` while its install is still running.
     pub fn info(&self) -> Option<RevisionInfo> {
-        let status = parse_status(&self.status)?;
+        let status = self.status.install_status()?;
         Some(RevisionInfo {
             revision: self.revision,
             version: self.version.clone(),
@@ -71,19 +162,6 @@ impl RevisionRow {
             created_at: self.created_at,
         })
     }
-}
-
-/// The wire name of an install status.
-pub fn status_name(status: InstallStatus) -> &'static str {
-    match status {
-        InstallStatus::Active => "active",
-        InstallStatus::RolledBack => "rolled_back",
-        InstallStatus::Rejected => "rejected",
-    }
-}
-
-fn parse_status(name: &str) -> Option<InstallStatus> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
@@ -106,7 +184,7 @@ fn plugin_row(row: &AnyRow) -> sqlx::Result<PluginRow> {
     Ok(PluginRow {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        kind: row.try_get("kind")?,
+        kind: text::column(row, "kind")?,
         stable_revision: row
             .try_get::<Option<i64>, _>("stable_revision")?
             .map(to_u64),
@@ -125,7 +203,7 @@ fn revision_row(row: &AnyRow) -> sqlx::Result<RevisionRow> {
         install_id: row.try_get("install_id")?,
         version: row.try_get("version")?,
         digest: row.try_get("digest")?,
-        status: row.try_get("status")?,
+        status: text::column(row, "status")?,
         reason: from_json(row.try_get("reason")?),
         phases: from_json(Some(row.try_get("phases")?)).unwrap_or_default(),
         duration_ms: to_u64(row.try_get("duration_ms")?),
@@ -139,7 +217,12 @@ const REVISION_COLUMNS: &str = "plugin_id, revision, install_id, version, digest
 
 impl Store {
     /// Creates the plugin row, or updates its name and kind.
-    pub async fn upsert_plugin(&self, id: &str, name: &str, kind: &str) -> anyhow::Result<()> {
+    pub async fn upsert_plugin(
+        &self,
+        id: &str,
+        name: &str,
+        kind: PluginKind,
+    ) -> anyhow::Result<()> {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO plugins (id, name, kind, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
@@ -147,7 +230,7 @@ impl Store {
         )
         .bind(id)
         .bind(name)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(now)
         .execute(self.pool())
         .await?;
@@ -175,16 +258,19 @@ impl Store {
         Ok(row.as_ref().map(plugin_row).transpose()?)
     }
 
-    /// Removes a plugin and its revisions.
+    /// Removes a plugin and its revisions (with their bundles), all or
+    /// nothing: one transaction.
     pub async fn delete_plugin(&self, id: &str) -> anyhow::Result<bool> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM plugin_revisions WHERE plugin_id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
         let done = sqlx::query("DELETE FROM plugins WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -242,7 +328,7 @@ impl Store {
         .bind(&row.install_id)
         .bind(&row.version)
         .bind(&row.digest)
-        .bind(&row.status)
+        .bind(row.status.as_str())
         .bind(row.reason.as_ref().map(to_json))
         .bind(to_json(&row.phases))
         .bind(to_i64(row.duration_ms))
@@ -268,7 +354,7 @@ impl Store {
         )
         .bind(plugin_id)
         .bind(to_i64(revision))
-        .bind(status_name(status))
+        .bind(RevisionStatus::from(status).as_str())
         .bind(reason.map(to_json))
         .bind(to_json(&phases))
         .bind(to_i64(duration_ms))
@@ -320,7 +406,7 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REVISION_COLUMNS} FROM plugin_revisions WHERE status = $1 ORDER BY plugin_id, revision"
         )))
-        .bind(INSTALLING)
+        .bind(RevisionStatus::Installing.as_str())
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(revision_row).collect::<sqlx::Result<_>>()?)

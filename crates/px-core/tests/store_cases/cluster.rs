@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use px_core::Store;
-use px_core::store::cluster::{ChangeFeed, FeedItem, PluginChange};
+use px_core::store::cluster::{ChangeAction, ChangeFeed, FeedItem, PluginChange};
 
 use crate::Db;
 
@@ -68,7 +68,7 @@ pub async fn change_feed(db: &Db) {
     let change = PluginChange {
         plugin_id: "com.a.one".into(),
         origin: "core-a".into(),
-        action: "install".into(),
+        action: ChangeAction::Install,
     };
     let Some(mut feed) = db.store.plugin_changes() else {
         assert!(db.pg.is_none(), "PostgreSQL has a feed");

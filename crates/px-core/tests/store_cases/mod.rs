@@ -8,7 +8,7 @@ pub use cluster::*;
 pub use plugins::*;
 
 use px_core::Store;
-use px_core::store::audit::{AuditEntry, AuditFilter};
+use px_core::store::audit::{AuditAction, AuditEntry, AuditFilter, AuditResult};
 use px_core::store::tokens::{TOKEN_PREFIX, TokenOwner};
 
 use super::Db;
@@ -166,35 +166,44 @@ pub async fn sessions(db: &Db) {
     assert_eq!(store.prune_sessions().await.unwrap(), 1);
 }
 
-fn entry(at: i64, actor: &str, action: &str, plugin: Option<&str>, result: &str) -> AuditEntry {
+fn entry(
+    at: i64,
+    actor: &str,
+    action: AuditAction,
+    plugin: Option<&str>,
+    result: AuditResult,
+) -> AuditEntry {
     AuditEntry {
         at,
-        actor: actor.into(),
-        action: action.into(),
         plugin_id: plugin.map(Into::into),
         version: Some("1.0.0".into()),
         revision: Some(3),
         install_id: Some("inst".into()),
-        result: result.into(),
         reason: None,
         remote_addr: Some("127.0.0.1".into()),
-        ..AuditEntry::default()
+        ..AuditEntry::new(actor, action, result)
     }
 }
 
 pub async fn audit_filters_and_pages(db: &Db) {
     let store = &db.store;
+    use AuditAction as A;
+    use AuditResult as R;
     let rows = [
-        entry(1_000, "alice", "install", Some("com.a.x"), "success"),
-        entry(2_000, "bob", "reload", Some("com.a.x"), "failure"),
-        entry(3_000, "alice", "login", None, "success"),
-        entry(4_000, "eve", "denied", Some("com.a.y"), "denied"),
+        entry(1_000, "alice", A::Install, Some("com.a.x"), R::Success),
+        entry(2_000, "bob", A::Reload, Some("com.a.x"), R::Failure),
+        entry(3_000, "alice", A::Login, None, R::Success),
+        entry(4_000, "eve", A::Denied, Some("com.a.y"), R::Denied),
     ];
     for row in rows.clone() {
         store.audit_insert(row).await.unwrap();
     }
     let filter = |f: AuditFilter| AuditFilter { limit: 100, ..f };
-    let actions = |rows: Vec<AuditEntry>| rows.into_iter().map(|r| r.action).collect::<Vec<_>>();
+    let actions = |rows: Vec<AuditEntry>| {
+        rows.into_iter()
+            .map(|r| r.action.as_str())
+            .collect::<Vec<_>>()
+    };
     let all = store.audit(&filter(AuditFilter::default())).await.unwrap();
     assert_eq!(
         actions(all.clone()),
@@ -217,8 +226,8 @@ pub async fn audit_filters_and_pages(db: &Db) {
     };
     assert_eq!(by(actor).await, ["login", "install"]);
     let action = AuditFilter {
-        action: Some("denied".into()),
-        result: Some("denied".into()),
+        action: Some(A::Denied),
+        result: Some(R::Denied),
         ..AuditFilter::default()
     };
     assert_eq!(by(action).await, ["denied"]);
@@ -237,18 +246,50 @@ pub async fn audit_filters_and_pages(db: &Db) {
         actions(store.audit(&page).await.unwrap()),
         ["login", "reload"]
     );
+
+    // the same text in the database as before the enums: old rows read back
+    db.exec(
+        "INSERT INTO audit (id, at, actor, action, result) \
+         VALUES ('old', 5000, 'ops', 'token_create', 'success')",
+    )
+    .await;
+    let newest = &store.audit(&filter(AuditFilter::default())).await.unwrap()[0];
+    assert_eq!((newest.action, newest.result), (A::TokenCreate, R::Success));
+    // a text this Core does not know is an error that names it
+    db.exec("INSERT INTO audit (id, at, actor, action, result) VALUES ('new', 6000, 'x', 'teleport', 'success')")
+        .await;
+    let error = store
+        .audit(&filter(AuditFilter::default()))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("unknown audit action \"teleport\""),
+        "{error:#}"
+    );
 }
 
 pub async fn audit_prune(db: &Db) {
     let store = &db.store;
     for at in [10, 20, 30] {
         store
-            .audit_insert(entry(at, "a", "install", None, "success"))
+            .audit_insert(entry(
+                at,
+                "a",
+                AuditAction::Install,
+                None,
+                AuditResult::Success,
+            ))
             .await
             .unwrap();
     }
     store
-        .audit_insert(entry(0, "a", "now", None, "success"))
+        .audit_insert(entry(
+            0,
+            "a",
+            AuditAction::Login,
+            None,
+            AuditResult::Success,
+        ))
         .await
         .unwrap();
     assert_eq!(store.audit_prune(25).await.unwrap(), 2);

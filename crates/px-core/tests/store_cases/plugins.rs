@@ -1,7 +1,7 @@
 //! Plugins, revisions and their bundles.
 
 use px_api::{InstallStatus, Phase, PhaseReport, Reason, ReasonCode};
-use px_core::store::plugins::{INSTALLING, RevisionRow};
+use px_core::store::plugins::{PluginKind, RevisionRow, RevisionStatus};
 
 use crate::Db;
 
@@ -12,7 +12,7 @@ fn revision(plugin: &str, n: u64) -> RevisionRow {
         install_id: format!("install-{n}"),
         version: format!("1.0.{n}"),
         digest: format!("sha256:{n:064}"),
-        status: INSTALLING.into(),
+        status: RevisionStatus::Installing,
         reason: None,
         phases: vec![PhaseReport {
             name: Phase::Receive,
@@ -37,15 +37,15 @@ pub async fn plugins(db: &Db) {
     let store = &db.store;
     assert!(store.plugins().await.unwrap().is_empty());
     store
-        .upsert_plugin("com.b.two", "Two", "static")
+        .upsert_plugin("com.b.two", "Two", PluginKind::Static)
         .await
         .unwrap();
     store
-        .upsert_plugin("com.a.one", "One", "process")
+        .upsert_plugin("com.a.one", "One", PluginKind::Process)
         .await
         .unwrap();
     store
-        .upsert_plugin("com.a.one", "One again", "process")
+        .upsert_plugin("com.a.one", "One again", PluginKind::Process)
         .await
         .unwrap();
     let ids: Vec<String> = store
@@ -58,8 +58,8 @@ pub async fn plugins(db: &Db) {
     assert_eq!(ids, ["com.a.one", "com.b.two"]);
     let one = store.plugin("com.a.one").await.unwrap().unwrap();
     assert_eq!(
-        (one.name.as_str(), one.kind.as_str()),
-        ("One again", "process")
+        (one.name.as_str(), one.kind),
+        ("One again", PluginKind::Process)
     );
     assert_eq!(
         (one.stable_revision, one.last_reason, one.last_install_at),
@@ -111,7 +111,10 @@ pub async fn plugins(db: &Db) {
 pub async fn revisions(db: &Db) {
     let store = &db.store;
     let id = "com.a.one";
-    store.upsert_plugin(id, "One", "process").await.unwrap();
+    store
+        .upsert_plugin(id, "One", PluginKind::Process)
+        .await
+        .unwrap();
     assert_eq!(store.next_revision(id).await.unwrap(), 1);
     for n in 1..=3 {
         store.insert_revision(&revision(id, n)).await.unwrap();
@@ -170,7 +173,10 @@ pub async fn revisions(db: &Db) {
 pub async fn unfinished_revisions(db: &Db) {
     let store = &db.store;
     for id in ["com.b.two", "com.a.one"] {
-        store.upsert_plugin(id, "x", "process").await.unwrap();
+        store
+            .upsert_plugin(id, "x", PluginKind::Process)
+            .await
+            .unwrap();
         store.insert_revision(&revision(id, 1)).await.unwrap();
         store.insert_revision(&revision(id, 2)).await.unwrap();
         store
@@ -194,7 +200,10 @@ pub async fn unfinished_revisions(db: &Db) {
 pub async fn bundles(db: &Db) {
     let store = &db.store;
     let id = "com.a.one";
-    store.upsert_plugin(id, "One", "process").await.unwrap();
+    store
+        .upsert_plugin(id, "One", PluginKind::Process)
+        .await
+        .unwrap();
     for n in 1..=2 {
         store.insert_revision(&revision(id, n)).await.unwrap();
     }
@@ -224,4 +233,44 @@ pub async fn bundles(db: &Db) {
     assert_eq!(store.bundle(id, 1).await.unwrap(), None);
     store.delete_plugin(id).await.unwrap();
     assert_eq!(store.bundle(id, 2).await.unwrap(), None);
+}
+
+pub async fn delete_plugin_is_all_or_nothing(db: &Db) {
+    let store = &db.store;
+    for id in ["com.a.kept", "com.a.gone"] {
+        store
+            .upsert_plugin(id, "x", PluginKind::Process)
+            .await
+            .unwrap();
+        for n in 1..=2 {
+            store.insert_revision(&revision(id, n)).await.unwrap();
+        }
+        store
+            .put_bundle(id, 1, "sha256:one", b"bytes")
+            .await
+            .unwrap();
+    }
+    // the plugin row refuses to go: its revisions, deleted first, must stay
+    let refuse = if db.pg.is_some() {
+        "CREATE FUNCTION px_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused'; END $$; \
+         CREATE TRIGGER refuse BEFORE DELETE ON plugins FOR EACH ROW \
+         WHEN (OLD.id = 'com.a.kept') EXECUTE FUNCTION px_test_refuse();"
+    } else {
+        "CREATE TRIGGER refuse BEFORE DELETE ON plugins WHEN OLD.id = 'com.a.kept' \
+         BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+    };
+    db.exec(refuse).await;
+    let error = store.delete_plugin("com.a.kept").await.unwrap_err();
+    assert!(format!("{error:#}").contains("refused"), "{error:#}");
+    assert!(store.plugin("com.a.kept").await.unwrap().is_some());
+    assert_eq!(store.revisions("com.a.kept").await.unwrap().len(), 2);
+    assert!(store.bundle("com.a.kept", 1).await.unwrap().is_some());
+
+    // otherwise nothing of it is left, and nothing of the others goes
+    assert!(store.delete_plugin("com.a.gone").await.unwrap());
+    assert_eq!(store.plugin("com.a.gone").await.unwrap(), None);
+    assert!(store.revisions("com.a.gone").await.unwrap().is_empty());
+    assert_eq!(store.bundle("com.a.gone", 1).await.unwrap(), None);
+    assert_eq!(store.revisions("com.a.kept").await.unwrap().len(), 2);
 }
