@@ -206,16 +206,23 @@ fn start(spec: SpawnSpec, cgroups: bool) -> Result<Process, RuntimeError> {
 }
 
 /// A program containing `/` is a path relative to `cwd` (or absolute); a bare
-/// name is looked up on the `PATH` of the plugin's environment, not Core's.
+/// name is an executable file in `cwd` if there is one, else it is looked up
+/// on the `PATH` of the plugin's environment, not Core's. The answer is
+/// absolute, since the child resolves a relative one after changing to `cwd`.
 fn resolve_program(spec: &SpawnSpec) -> Result<PathBuf, RuntimeError> {
-    if spec.program.contains('/') {
-        return Ok(spec.cwd.join(&spec.program));
-    }
     let not_found = || RuntimeError::NotFound {
         program: spec.program.clone(),
     };
+    let absolute = |path: PathBuf| std::path::absolute(&path).map_err(|_| not_found());
+    if spec.program.contains('/') {
+        return absolute(spec.cwd.join(&spec.program));
+    }
     if spec.program.is_empty() {
         return Err(not_found());
+    }
+    let beside = spec.cwd.join(&spec.program);
+    if is_executable(&beside) {
+        return absolute(beside);
     }
     let path = spec.env.get("PATH").ok_or_else(not_found)?;
     path.split(':')

@@ -29,7 +29,8 @@ pub(crate) fn guess_id(staged: &Path) -> Option<(String, String)> {
 }
 
 /// Loads the staged manifest and checks that a process plugin's entry exists
-/// and is executable (a bare name must be on Core's `PATH`, which plugins get).
+/// and is executable (a bare name is a file in the bundle or a command on
+/// Core's `PATH`, which plugins get).
 pub(crate) fn validate(staged: &Path, plugin_ids: &[String]) -> Result<Manifest, Failure> {
     let loaded = px_manifest::load_dir(staged).map_err(|error| {
         let mut failure = Failure::new(
@@ -97,13 +98,18 @@ fn check_entry(dir: &Path, field: &str, entry: &str) -> Result<(), Failure> {
             ))),
         };
     }
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path.split(':').filter(|d| !d.is_empty()).any(|d| {
-        Path::new(d)
-            .join(entry)
-            .metadata()
+    let executable = |p: &Path| {
+        p.metadata()
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    });
+    };
+    if executable(&dir.join(entry)) {
+        return Ok(());
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .any(|d| executable(&Path::new(d).join(entry)));
     if found {
         Ok(())
     } else {
@@ -114,8 +120,9 @@ fn check_entry(dir: &Path, field: &str, entry: &str) -> Result<(), Failure> {
 }
 
 /// Checks `requires.powerx`, the dependencies (installed, active, in range),
-/// and menu id / permission key collisions with every other plugin. Routes
-/// cannot collide: each plugin owns `/_p/<id>/` and ids are unique.
+/// and permission key collisions with every other plugin. Routes cannot
+/// collide (each plugin owns `/_p/<id>/` and ids are unique), nor can menu
+/// ids: they are scoped to their plugin.
 pub(crate) fn resolve(
     manifest: &Manifest,
     others: &[std::sync::Arc<Handle>],
@@ -160,11 +167,6 @@ pub(crate) fn resolve(
             )));
         }
     }
-    let menus: Vec<&str> = manifest
-        .admin
-        .iter()
-        .flat_map(|a| a.menus.iter().map(|m| m.id.as_str()))
-        .collect();
     let keys: Vec<&str> = manifest
         .permissions
         .iter()
@@ -175,17 +177,6 @@ pub(crate) fn resolve(
             continue;
         };
         let theirs = running.manifest();
-        if let Some(menu) = theirs
-            .admin
-            .iter()
-            .flat_map(|a| a.menus.iter())
-            .find(|m| menus.contains(&m.id.as_str()))
-        {
-            return Err(Failure::conflict(format!(
-                "menu id {:?} is already used by plugin {}",
-                menu.id, other.id
-            )));
-        }
         if let Some(permission) = theirs
             .permissions
             .iter()
@@ -232,6 +223,8 @@ mod tests {
         )
         .unwrap();
         assert!(check_entry(dir.path(), "runtime.entry", "./run").is_ok());
+        // a bare name that is a file in the bundle (the Rust template's `dist/x`)
+        assert!(check_entry(dir.path(), "runtime.entry", "run").is_ok());
         assert!(check_entry(dir.path(), "runtime.entry", "../run").is_err());
         assert!(check_entry(dir.path(), "runtime.entry", "no-such-command-px").is_err());
     }

@@ -247,7 +247,7 @@ pub fn write_plugin(dir: &Path, id: &str, version: &str, tweak: impl FnOnce(&mut
     object.remove("build");
     object.insert("id".into(), id.into());
     object.insert("version".into(), version.into());
-    // menu ids and permission keys must be unique across plugins
+    // permission keys must be unique across plugins (menu ids only within one)
     let suffix = id.replace('.', "-");
     manifest["admin"]["menus"][0]["id"] = format!("home-{suffix}").into();
     manifest["permissions"][0]["key"] = format!("{}:read", suffix.replace('_', "-")).into();

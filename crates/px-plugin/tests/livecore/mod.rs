@@ -131,9 +131,14 @@ impl LiveCore {
 
     /// `px-plugin new NAME` in the work dir; returns the project dir.
     pub fn new_project(&self, name: &str) -> PathBuf {
+        self.new_from(name, "python")
+    }
+
+    /// `px-plugin new NAME --template TEMPLATE` in the work dir; returns the project dir.
+    pub fn new_from(&self, name: &str, template: &str) -> PathBuf {
         let status = self
             .cli(self.work.path())
-            .args(["new", name, "--template", "python"])
+            .args(["new", name, "--template", template])
             .stdout(Stdio::null())
             .status()
             .unwrap();

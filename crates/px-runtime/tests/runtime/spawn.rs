@@ -75,6 +75,40 @@ async fn program_with_a_slash_is_relative_to_cwd() {
 }
 
 #[tokio::test]
+async fn a_bare_name_in_cwd_runs_and_a_relative_cwd_works() {
+    // the Rust template's entry is `x`, a file in the revision
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("x");
+    std::fs::write(&script, "#!/bin/sh\necho started \"$1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let spawner = Spawner::new();
+    let (spec, lines) = collecting_spec("x", &["bare"], dir.path());
+    assert!(spawner.spawn(spec).await.unwrap().exited().await.success());
+    assert_eq!(stdout_of(&lines), ["started bare"]);
+
+    // a data dir relative to Core's cwd (`./.powerx`) gives a relative cwd
+    let relative = dir
+        .path()
+        .strip_prefix(std::env::current_dir().unwrap())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|_| {
+            let up = std::env::current_dir().unwrap().components().count();
+            let mut rel = std::path::PathBuf::new();
+            for _ in 1..up {
+                rel.push("..");
+            }
+            rel.join(dir.path().strip_prefix("/").unwrap())
+        });
+    assert!(relative.is_relative(), "{}", relative.display());
+    for program in ["./x", "x"] {
+        let (spec, lines) = collecting_spec(program, &["rel"], &relative);
+        let process = spawner.spawn(spec).await.unwrap();
+        assert!(process.exited().await.success(), "{program}");
+        assert_eq!(stdout_of(&lines), ["started rel"], "{program}");
+    }
+}
+
+#[tokio::test]
 async fn missing_programs_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let spawner = Spawner::new();
