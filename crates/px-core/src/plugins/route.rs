@@ -21,6 +21,8 @@ pub struct Backend {
     pub base_path: String,
     inflight: AtomicUsize,
     retired: AtomicBool,
+    /// A process of the revision exited; its task will replace or stop it.
+    down: AtomicBool,
 }
 
 impl Backend {
@@ -38,6 +40,7 @@ impl Backend {
             base_path: base_path.to_owned(),
             inflight: AtomicUsize::new(0),
             retired: AtomicBool::new(false),
+            down: AtomicBool::new(false),
         }
     }
 
@@ -55,6 +58,17 @@ impl Backend {
 
     pub(crate) fn is_retired(&self) -> bool {
         self.retired.load(Ordering::SeqCst)
+    }
+
+    /// Marks the backend as unable to answer (a process exited): requests
+    /// get "no running revision" at once instead of a refused connection,
+    /// also while the plugin's task is still busy with an install.
+    pub(crate) fn mark_down(&self) {
+        self.down.store(true, Ordering::SeqCst);
+    }
+
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
     }
 }
 
@@ -108,6 +122,9 @@ impl Route {
     pub(crate) fn acquire(&self) -> Result<BackendGuard, RouteMiss> {
         for _ in 0..64 {
             let backend = self.0.load_full().ok_or(RouteMiss::NoBackend)?;
+            if backend.is_down() {
+                return Err(RouteMiss::NoBackend);
+            }
             backend.inflight.fetch_add(1, Ordering::SeqCst);
             let guard = BackendGuard { backend };
             if !guard.backend.is_retired() {

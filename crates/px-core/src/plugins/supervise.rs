@@ -50,6 +50,7 @@ async fn watch(running: &Running, started: &Started, failures: u32) -> Option<Re
     loop {
         tokio::select! {
             status = process.exited() => {
+                running.backend.mark_down();
                 let message = format!("the process exited ({status})");
                 return (!running.backend.is_retired()).then(|| reason(ReasonCode::Crashed, message));
             }

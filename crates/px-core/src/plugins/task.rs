@@ -340,11 +340,17 @@ impl PluginTask {
         self.mailbox.clone()
     }
 
-    /// After a failed install: rolled back when a revision still serves, else failed.
+    /// After a failed install: rolled back when a revision still serves,
+    /// restarting when the crashed stable one has a restart pending, still
+    /// in `crash_loop` when it was, else failed.
     pub(crate) fn settle_failed(&mut self) {
         let serving = self.current.as_ref().is_some_and(|r| r.is_alive());
         self.set_state(if serving {
             PluginState::RolledBack
+        } else if self.restart.is_some() {
+            PluginState::Restarting
+        } else if self.state == PluginState::CrashLoop {
+            PluginState::CrashLoop
         } else {
             PluginState::Failed
         });
