@@ -2,27 +2,12 @@
 //! an install, start it again, and check that the stable revision serves, the
 //! interrupted install is recorded, and nothing of the old Core survives.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{ID, plugin_processes, serve, stat, write_plugin};
 
 mod common;
-
-fn token(data: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_powerx"))
-        .args(["tokens", "create", "--user", "admin", "--data-dir"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
@@ -52,7 +37,7 @@ async fn sigkill_mid_install_then_restart_serves_the_stable_revision_and_leaves_
         data.path(),
         &["--dev", "--policy", policy.to_str().unwrap()],
     );
-    let token = token(data.path());
+    let token = common::admin_token(data.path());
     let install = |url: String| {
         let client = client.clone();
         let token = token.clone();

@@ -13,6 +13,7 @@ pub mod config;
 pub mod event_log;
 pub mod events;
 pub mod http;
+pub mod lifecycle_log;
 pub mod metrics;
 pub mod plugins;
 pub mod policy;
@@ -71,6 +72,7 @@ pub async fn serve_store(
         plugins.events().clone(),
         event_log::Bounds::default(),
     );
+    let lifecycle_log = lifecycle_log::spawn(plugins.events());
     plugins
         .recover()
         .await
@@ -98,6 +100,7 @@ pub async fn serve_store(
         .await;
     pruning.abort();
     plugins.shutdown().await;
+    lifecycle_log.abort();
     event_log.stop().await;
     served.context("serving HTTP")
 }

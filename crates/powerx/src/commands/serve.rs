@@ -22,16 +22,22 @@ pub struct Serve {
     /// Turn the dev API on (also PX_PLUGIN_DEV_MODE=1 or `dev.enabled` in the policy).
     #[arg(long)]
     dev: bool,
+    /// Log only warnings and errors, not a line per install, reload, rollback
+    /// or restart (PX_LOG or RUST_LOG, e.g. `px_core::lifecycle=debug`, tune it finer).
+    #[arg(long, short)]
+    quiet: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
 
 impl Serve {
     pub async fn run(self) -> anyhow::Result<()> {
+        let default = if self.quiet { "warn" } else { "info" };
         tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_env("PX_LOG")
-                    .unwrap_or_else(|_| "info".into()),
+                    .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+                    .unwrap_or_else(|_| default.into()),
             )
             .with_writer(std::io::stderr)
             .init();

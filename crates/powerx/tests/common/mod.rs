@@ -26,11 +26,17 @@ impl Drop for Powerx {
 /// Starts `powerx serve --listen 127.0.0.1:0 --data-dir <data> <extra…>` and
 /// waits for its `listening on` line.
 pub fn serve(data: &Path, extra: &[&str]) -> Powerx {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_powerx"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_powerx"));
+    command.env("PX_LOG", "warn");
+    serve_with(command, data, extra)
+}
+
+/// [`serve`] with `command` prepared by the caller (environment, stderr).
+pub fn serve_with(mut command: Command, data: &Path, extra: &[&str]) -> Powerx {
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .args(extra)
-        .env("PX_LOG", "warn")
         .env_remove("PX_PLUGIN_DEV_MODE")
         .stdout(Stdio::piped())
         .spawn()
@@ -48,6 +54,21 @@ pub fn serve(data: &Path, extra: &[&str]) -> Powerx {
     // keep draining stdout so Core never blocks on it
     std::thread::spawn(move || for _ in lines {});
     Powerx { child, url }
+}
+
+/// A token for the first user (`admin`), from `powerx tokens create`.
+pub fn admin_token(data: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_powerx"))
+        .args(["tokens", "create", "--user", "admin", "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// Writes a `dist/`-like copy of hello-python into `dir` with `version` and
