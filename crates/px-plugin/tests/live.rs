@@ -93,6 +93,16 @@ fn install_status_logs_uninstall() {
         assert_eq!(message.plugin_id, ID);
     }
 
+    // a project directory works wherever the id does (from its parent)
+    let parent = project.parent().unwrap();
+    let output = run(core
+        .cli(parent)
+        .args(["logs", "hello", "--tail", "1", "--json"]));
+    assert!(output.status.success(), "{}", text(&output));
+    let message: px_api::LogMessage =
+        serde_json::from_str(std::str::from_utf8(&output.stdout).unwrap().trim()).unwrap();
+    assert_eq!(message.plugin_id, ID);
+
     // logs --follow: a new line arrives over the WebSocket
     let mut command = core.cli(&project);
     command.args(["logs", "--follow", "--tail", "0"]);
@@ -114,8 +124,8 @@ fn install_status_logs_uninstall() {
     assert!(shown.contains("r3 rolled back: start_failed"), "{shown}");
     assert!(shown.contains("r2 still serves"), "{shown}");
 
-    // uninstall (id from ./manifest.json)
-    let output = run(core.cli(&project).arg("uninstall"));
+    // uninstall (a directory naming the project; ./manifest.json works the same)
+    let output = run(core.cli(parent).args(["uninstall", "./hello"]));
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(core.get(&format!("/api/plugins/{ID}"), true).0, 404);
     let output = run(core.cli(&project).args(["uninstall", ID]));

@@ -7,7 +7,7 @@ use px_api::{Level, LogMessage, MessageKind, MessageStream, ServerControl, Serve
 use crate::cli::Global;
 use crate::client::ws::{FollowCommand, Followed, follow};
 use crate::client::{CoreClient, LogsQuery};
-use crate::commands::uninstall::local_id;
+use crate::commands::uninstall::plugin_id;
 use crate::output::outln;
 
 const EXAMPLES: &str = "\
@@ -28,7 +28,7 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Logs {
-    /// Plugin id (default: the plugin in the current directory)
+    /// Plugin id or project directory (default: the plugin in the current directory)
     pub id: Option<String>,
 
     /// Keep printing new lines as they come (over Core's WebSocket)
@@ -81,10 +81,7 @@ fn parse_when(text: &str) -> Result<i64, String> {
 impl Logs {
     /// Prints, then follows when asked.
     pub fn run(self, global: &Global) -> anyhow::Result<()> {
-        let id = match self.id {
-            Some(id) => id,
-            None => local_id(std::path::Path::new("."))?,
-        };
+        let id = plugin_id(self.id)?;
         let core = CoreClient::from_global(global)?;
         crate::client::runtime()?.block_on(async move {
             let query = LogsQuery {

@@ -10,20 +10,18 @@ use crate::output;
 /// Remove a plugin from Core: stop its process and remove its routes, menus,
 /// permissions and files.
 ///
-/// ID defaults to the id in ./manifest.json (or ./plugin.yaml).
+/// ID defaults to the id in ./manifest.json (or ./plugin.yaml); a project
+/// directory works too.
 #[derive(Debug, clap::Args)]
 pub struct Uninstall {
-    /// Plugin id (default: the plugin in the current directory)
+    /// Plugin id or project directory (default: the plugin in the current directory)
     pub id: Option<String>,
 }
 
 impl Uninstall {
     /// Uninstalls and reports.
     pub fn run(self, global: &Global) -> anyhow::Result<()> {
-        let id = match self.id {
-            Some(id) => id,
-            None => local_id(std::path::Path::new("."))?,
-        };
+        let id = plugin_id(self.id)?;
         let core = CoreClient::from_global(global)?;
         crate::client::runtime()?
             .block_on(core.uninstall(&id))
@@ -34,6 +32,18 @@ impl Uninstall {
             output::success(format_args!("uninstalled {id}"));
         }
         Ok(())
+    }
+}
+
+/// The plugin an `[ID|DIR]` argument names: a directory (a plugin id has
+/// dots and is never one) is read for its id, as is the current directory
+/// when the argument is absent.
+pub fn plugin_id(arg: Option<String>) -> anyhow::Result<String> {
+    match arg {
+        Some(arg) if std::path::Path::new(&arg).is_dir() => local_id(std::path::Path::new(&arg))
+            .with_context(|| format!("reading the plugin id of directory {arg}")),
+        Some(id) => Ok(id),
+        None => local_id(std::path::Path::new(".")),
     }
 }
 
