@@ -42,8 +42,25 @@ pub fn error_json(err: &anyhow::Error, exit_code: u8) -> serde_json::Value {
     json!({ "ok": false, "error": { "message": err.to_string(), "causes": causes, "exit_code": exit_code } })
 }
 
-/// Prints `error: <err>` and one `  caused by: <cause>` line per cause, on stderr.
+/// Prints `error: <err>` and one `  caused by: <cause>` line per cause, on
+/// stderr; an unreachable Core is one line saying what to check, and the
+/// root cause.
 pub fn print_error(err: &anyhow::Error) {
+    let unreachable = err.chain().find_map(|cause| match cause.downcast_ref() {
+        Some(crate::exit::CliError::CoreUnreachable { url, .. }) => Some(url),
+        _ => None,
+    });
+    if let Some(url) = unreachable {
+        anstream::eprintln!(
+            "{} cannot reach core at {url}: is `powerx serve` running there? \
+             (--core or PX_CORE_URL points elsewhere)",
+            "error:".red().bold()
+        );
+        if let Some(root) = err.chain().last() {
+            anstream::eprintln!("  {} {root}", "caused by:".dimmed());
+        }
+        return;
+    }
     anstream::eprintln!("{} {err}", "error:".red().bold());
     for cause in err.chain().skip(1) {
         anstream::eprintln!("  {} {cause}", "caused by:".dimmed());

@@ -254,6 +254,14 @@ fn usage_errors_exit_2() {
         .assert()
         .code(2);
     px_plugin(tmp.path()).assert().code(2);
+    // a directory that is not there is named as such, not as a missing manifest
+    let missing = px_plugin(tmp.path())
+        .args(["install", "nodir"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert!(said.contains("nodir does not exist"), "{said}");
 }
 
 #[test]

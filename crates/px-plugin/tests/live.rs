@@ -212,6 +212,9 @@ fn an_unreachable_core_exits_3() {
             .output()
             .unwrap();
         assert_eq!(output.status.code(), Some(3), "{args:?}: {}", text(&output));
+        let said = text(&output);
+        assert!(said.contains("is `powerx serve` running there?"), "{said}");
+        assert!(said.matches("caused by").count() <= 1, "{said}");
         assert!(
             text(&output).contains("cannot reach core"),
             "{}",

@@ -103,6 +103,13 @@ pub fn prepare(path: &Path, global: &Global) -> anyhow::Result<Artifact> {
     if path.is_file() {
         return Ok(Artifact::Pxp(path.to_owned()));
     }
+    if !path.exists() {
+        return Err(CliError::Usage(format!(
+            "{} does not exist: give a plugin project directory or a .pxp file",
+            path.display()
+        ))
+        .into());
+    }
     let loaded = validate::load(path, global)?;
     let manifest = &loaded.manifest;
     if manifest.build.is_none() {
