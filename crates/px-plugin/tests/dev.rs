@@ -59,6 +59,21 @@ fn dev_watch_reloads_edits_rolls_back_broken_ones_and_streams_logs() {
     assert!(live.contains("r4"), "{live}");
     core.wait_hello(ID, "v4 from", LIMIT);
 
+    // a change Core refuses before staging has no revision: the line names the version
+    let manifest = project.join("manifest.json");
+    let needs = r#""version": "0.1.0",
+  "dependencies": { "com.example.nope": "^1" },"#;
+    edit(&manifest, r#""version": "0.1.0","#, needs);
+    let refused = dev.expect("rejected", LIMIT);
+    assert!(
+        refused.contains("✗ v0.1.0 rejected: dependency_conflict"),
+        "{refused}"
+    );
+    // undoing it is a change again (from what was last tried): r5 goes live
+    edit(&manifest, needs, r#""version": "0.1.0","#);
+    let live = dev.expect("live in", LIMIT);
+    assert!(live.contains("r5"), "{live}");
+
     // a save that changes nothing, or only build outputs, does not reload
     let text = std::fs::read_to_string(&server).unwrap();
     std::fs::write(&server, text).unwrap();
@@ -71,7 +86,7 @@ fn dev_watch_reloads_edits_rolls_back_broken_ones_and_streams_logs() {
     let output = seen.lock().unwrap().join("\n");
     eprintln!("{output}");
     assert!(
-        !output.contains("r5"),
+        !output.contains("r6"),
         "an unchanged save reloaded:\n{output}"
     );
     assert!(output.contains("uninstalled com.example.hello"), "{output}");

@@ -230,10 +230,15 @@ pub fn print_failure(who: &str, what: &str, report: &InstallReport) {
         .reason
         .as_ref()
         .map_or(("unknown", ""), |r| (r.code.as_str(), r.message.as_str()));
+    let who = who.trim();
+    let who = if who.is_empty() {
+        String::new()
+    } else {
+        format!("{} ", who.bold())
+    };
     outln!(
-        "{} {} {what}: {} — {message}",
+        "{} {who}{what}: {} — {message}",
         "✗".red().bold(),
-        who.trim().bold(),
         code.red()
     );
     if let Some(reason) = &report.reason {

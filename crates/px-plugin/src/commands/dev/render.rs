@@ -60,9 +60,12 @@ impl Render {
             self.line(json!({ "kind": "report", "report": report }));
             return;
         }
-        let revision = report
-            .revision
-            .map_or_else(String::new, |r| format!("r{r}"));
+        // a rejected install was never staged: it has a version but no revision
+        let revision = match (report.revision, report.version.as_str()) {
+            (Some(r), _) => format!("r{r}"),
+            (None, "") => String::new(),
+            (None, version) => format!("v{version}"),
+        };
         match report.status {
             InstallStatus::Active if live_printed => {}
             InstallStatus::Active => self.live(
