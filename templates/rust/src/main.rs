@@ -9,7 +9,7 @@
 //!
 //! Run it by hand: `PORT=8080 cargo run`, then `curl localhost:8080/hello`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
@@ -31,8 +31,11 @@ fn main() -> std::io::Result<()> {
         };
         let (id, version) = (id.clone(), version.clone());
         std::thread::spawn(move || {
-            if let Err(err) = handle(stream, &id, &version) {
-                eprintln!("request failed: {err}");
+            match handle(stream, &id, &version) {
+                // the client went away (e.g. a health probe that gave up): nothing to report
+                Err(err) if matches!(err.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {}
+                Err(err) => eprintln!("request failed: {err}"),
+                Ok(()) => {}
             }
         });
     }
@@ -43,7 +46,9 @@ fn handle(stream: TcpStream, id: &str, version: &str) -> std::io::Result<()> {
     let started = Instant::now();
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
+    if reader.read_line(&mut request_line)? == 0 {
+        return Ok(()); // connected and closed without a request
+    }
     // Skip the headers; this plugin reads no request body.
     let mut header = String::new();
     while reader.read_line(&mut header)? > 2 {
