@@ -113,6 +113,37 @@ async fn users_and_tokens_are_managed_from_the_command_line_while_core_runs() {
         .unwrap();
     assert_eq!(login.status(), 200);
 
+    // users passwd: the new password works, the old one no longer does
+    let login = |password: &'static str| {
+        let url = format!("{}/api/login", core.url);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&serde_json::json!({"name": "alice", "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let out = powerx(
+        data.path(),
+        &["users", "passwd", "alice"],
+        Some("tr0ubador\n"),
+    );
+    assert!(stderr(&out).contains("alice"), "{}", stderr(&out));
+    ok(&out);
+    assert_eq!(login("tr0ubador").await, 200);
+    assert_eq!(login("correct horse battery").await, 401);
+    let nobody = powerx(data.path(), &["users", "passwd", "nobody"], Some("x\n"));
+    assert!(!nobody.status.success());
+    assert!(
+        stderr(&nobody).contains("no user named"),
+        "{}",
+        stderr(&nobody)
+    );
+
     // tokens create: the token alone on stdout, the note on stderr
     let out = powerx(
         data.path(),

@@ -1,4 +1,4 @@
-//! `powerx users add|list|remove`.
+//! `powerx users add|list|passwd|remove`.
 
 use std::io::Read;
 
@@ -27,6 +27,14 @@ pub enum Users {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Set a user's password, read from standard input (e.g. to replace the
+    /// one-time admin password); their Admin sessions end, tokens stay.
+    Passwd {
+        /// Login name.
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Remove a user and their tokens.
     Remove {
         /// Login name.
@@ -45,17 +53,7 @@ impl Users {
                 password_stdin,
                 store,
             } => {
-                let password = if password_stdin {
-                    let mut text = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut text)
-                        .context("reading the password from stdin")?;
-                    let text = text.trim_end_matches(['\r', '\n']).to_owned();
-                    anyhow::ensure!(!text.is_empty(), "the password on stdin is empty");
-                    Some(text)
-                } else {
-                    None
-                };
+                let password = password_stdin.then(password_from_stdin).transpose()?;
                 let store = store.open().await?;
                 store.add_user(&name, &role, password.as_deref()).await?;
                 eprintln!("added user {name} with role {role}");
@@ -64,6 +62,14 @@ impl Users {
                 for user in store.open().await?.users().await? {
                     println!("{}\t{}", user.name, user.role);
                 }
+            }
+            Users::Passwd { name, store } => {
+                let password = password_from_stdin()?;
+                anyhow::ensure!(
+                    store.open().await?.set_password(&name, &password).await?,
+                    "no user named {name:?}"
+                );
+                eprintln!("set the password of {name}; their Admin sessions ended");
             }
             Users::Remove { name, store } => {
                 anyhow::ensure!(
@@ -75,4 +81,15 @@ impl Users {
         }
         Ok(())
     }
+}
+
+/// A password on standard input, without its line ending; never empty.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading the password from stdin")?;
+    let text = text.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!text.is_empty(), "the password on stdin is empty");
+    Ok(text)
 }

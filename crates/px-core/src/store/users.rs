@@ -95,6 +95,24 @@ impl Store {
         Ok(n)
     }
 
+    /// Sets a user's password and ends their Admin sessions; false when
+    /// there is no such user.
+    pub async fn set_password(&self, name: &str, password: &str) -> anyhow::Result<bool> {
+        let hash = hash_password(password)?;
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE name = $1")
+            .bind(name)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Removes a user and their tokens; false when there was none.
     pub async fn remove_user(&self, name: &str) -> anyhow::Result<bool> {
         let mut tx = self.pool().begin().await?;
