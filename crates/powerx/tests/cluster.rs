@@ -90,16 +90,7 @@ async fn a_core_killed_mid_install_leaves_the_other_serving_and_installing() {
     std::fs::write(&policy, yaml).unwrap();
     let mut a = start(data_a.path(), &policy, &db);
     let mut b = start(data_b.path(), &policy, &db);
-    let out = Command::new(env!("CARGO_BIN_EXE_powerx"))
-        .args(["tokens", "create", "--user", "admin", "--database-url", &db])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = common::admin_token_of(&["--database-url", &db]);
     let client = reqwest::Client::new();
     let plugin = work.path().join("hello");
     let install = |url: String| {

@@ -67,17 +67,7 @@ async fn install_with_escaper(core: &Powerx, data: &Path, work: &Path) {
     ]);
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_powerx"))
-        .args(["tokens", "create", "--user", "admin", "--data-dir"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = common::admin_token(data);
     let response = reqwest::Client::new()
         .post(format!("{}/api/plugins/dev/install", core.url))
         .bearer_auth(token)

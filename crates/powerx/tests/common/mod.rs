@@ -56,11 +56,17 @@ pub fn serve_with(mut command: Command, data: &Path, extra: &[&str]) -> Powerx {
     Powerx { child, url }
 }
 
-/// A token for the first user (`admin`), from `powerx tokens create`.
+/// A token for the first user (`admin`) of the store in `data`.
 pub fn admin_token(data: &Path) -> String {
+    admin_token_of(&["--data-dir", data.to_str().unwrap()])
+}
+
+/// A token for the first user (`admin`), from `powerx tokens create <store…>`
+/// (`--data-dir DIR` or `--database-url URL`).
+pub fn admin_token_of(store: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_powerx"))
-        .args(["tokens", "create", "--user", "admin", "--data-dir"])
-        .arg(data)
+        .args(["tokens", "create", "--user", "admin"])
+        .args(store)
         .output()
         .unwrap();
     assert!(
