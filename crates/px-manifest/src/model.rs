@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 pub const ID_PATTERN: &str = r"^[a-z][a-z0-9]*(\.[a-z0-9][a-z0-9_-]*)+$";
 /// Longest allowed plugin id, in characters.
 pub const ID_MAX_LEN: usize = 128;
-/// Pattern of a permission key: `resource:action`. Both parts start with a
-/// lowercase letter and hold lowercase letters, digits, `_`, `-` and `.`
-/// (e.g. `hello:read`, `crm.contact:export.csv`).
-pub const PERMISSION_PATTERN: &str = r"^[a-z][a-z0-9_.-]*:[a-z][a-z0-9_.-]*$";
+/// Pattern of a permission key: `resource:action`, where the action is what
+/// follows the last `:` and the resource may itself hold `:` (PowerX's
+/// namespaced resources). Every part starts with a lowercase letter and holds
+/// lowercase letters, digits, `_`, `-` and `.` (e.g. `hello:read`,
+/// `crm.contact:export.csv`, `base:template:read`).
+pub const PERMISSION_PATTERN: &str = r"^[a-z][a-z0-9_.-]*(:[a-z][a-z0-9_.-]*)+$";
 /// Pattern of every path that must be absolute (`health.path`, `http_base_path`, menu paths).
 pub const ABSOLUTE_PATH_PATTERN: &str = "^/";
 
@@ -93,6 +95,11 @@ pub struct Requires {
     /// Semver range of the Core version the plugin needs, e.g. `>=0.1, <1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub powerx: Option<String>,
+    /// Semver range of the PowerX (CoreX) version the plugin was written for
+    /// (`plugin.yaml`'s `corex_version`), checked against the PowerX version
+    /// Core declares it is compatible with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corex: Option<String>,
 }
 
 /// Whether the plugin runs a process or only ships static admin files.
@@ -139,10 +146,16 @@ pub struct Health {
     #[serde(default = "default_health_path")]
     #[schemars(regex(pattern = ABSOLUTE_PATH_PATTERN))]
     pub path: String,
-    /// How long the plugin may take to become healthy, in milliseconds.
+    /// How long the plugin may take to become healthy, in milliseconds
+    /// (never more than the policy's `dev.health_timeout_ms`).
     #[serde(default = "default_health_timeout_ms")]
     #[schemars(range(min = 1))]
     pub timeout_ms: u64,
+    /// How long one probe may take, in milliseconds (default: until the
+    /// startup deadline; for liveness, the interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub probe_timeout_ms: Option<u64>,
     /// How often a stable revision is probed (liveness), in milliseconds.
     #[serde(default = "default_health_interval_ms")]
     #[schemars(range(min = 1))]
@@ -154,6 +167,7 @@ impl Default for Health {
         Health {
             path: default_health_path(),
             timeout_ms: default_health_timeout_ms(),
+            probe_timeout_ms: None,
             interval_ms: default_health_interval_ms(),
         }
     }
@@ -228,6 +242,10 @@ pub struct Menu {
     /// Label shown in the sidebar.
     #[schemars(length(min = 1))]
     pub title: String,
+    /// The label in other languages: locale (e.g. `zh-CN`, `en`) → title.
+    /// Admin picks the best match for the user's `Accept-Language`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub title_i18n: BTreeMap<String, String>,
     /// Path inside the plugin's admin pages, e.g. `/` or `/settings`.
     #[schemars(regex(pattern = ABSOLUTE_PATH_PATTERN))]
     pub path: String,
@@ -237,9 +255,67 @@ pub struct Menu {
     /// Sort order; lower first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<i64>,
-    /// Permission key (declared in `permissions`) needed to see the entry.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub permission: Option<String>,
+    /// Permission keys (declared in `permissions`) needed to see the entry,
+    /// all of them: one key as a string, or several as a list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "one_or_many")]
+    #[schemars(with = "OneOrMany")]
+    pub permission: Vec<String>,
+    /// Entries nested below this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<Menu>,
+}
+
+/// The schema of [`Menu::permission`]: a key, or a list of keys.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "only its schema is used")]
+enum OneOrMany {
+    One(#[schemars(regex(pattern = PERMISSION_PATTERN))] String),
+    All(Vec<PermissionKey>),
+}
+
+/// A permission key, for the schema of [`OneOrMany`].
+#[derive(JsonSchema)]
+#[serde(transparent)]
+#[allow(dead_code, reason = "only its schema is used")]
+struct PermissionKey(#[schemars(regex(pattern = PERMISSION_PATTERN))] String);
+
+/// A string, or a list of strings, read into a list; written back as a
+/// string when it holds one.
+mod one_or_many {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        One(String),
+        Many(Vec<String>),
+    }
+
+    pub(super) fn serialize<S: Serializer>(keys: &[String], to: S) -> Result<S::Ok, S::Error> {
+        match keys {
+            [one] => one.serialize(to),
+            many => many.serialize(to),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Vec<String>, D::Error> {
+        Ok(match Either::deserialize(from)? {
+            Either::One(one) => vec![one],
+            Either::Many(many) => many,
+        })
+    }
+}
+
+impl Menu {
+    /// This entry and every entry below it, depth first.
+    pub fn walk(&self) -> Vec<&Menu> {
+        let mut all = vec![self];
+        for child in &self.children {
+            all.extend(child.walk());
+        }
+        all
+    }
 }
 
 /// A permission the plugin registers.

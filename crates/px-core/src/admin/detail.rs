@@ -101,7 +101,7 @@ async fn page(State(state): State<AppState>, who: Signed, Path(id): Path<String>
     let has_admin = detail.manifest.pointer("/admin/static_dir").is_some();
     let entry = plugin_menus(&detail.manifest)
         .into_iter()
-        .filter(|m| m.permission.as_deref().is_none_or(|p| who.0.can(p)))
+        .filter(|m| m.permission.iter().all(|p| who.0.can(p)))
         .min_by_key(|m| m.order.unwrap_or(0))
         .map(|m| entry_href(&id, &m.path))
         .or_else(|| has_admin.then(|| entry_href(&id, "/")));

@@ -84,9 +84,7 @@ async fn show(State(state): State<AppState>, who: Signed, id: String, path: Stri
     let menu = menus
         .iter()
         .find(|m| m.path == path || m.path.trim_end_matches('/') == path.trim_end_matches('/'));
-    if let Some(permission) = menu.and_then(|m| m.permission.as_deref())
-        && !who.0.can(permission)
-    {
+    if let Some(permission) = menu.and_then(|m| m.permission.iter().find(|p| !who.0.can(p))) {
         let message = format!("{} lacks the {permission} permission", who.0.actor);
         return error_page(&state, &who, StatusCode::FORBIDDEN, message).await;
     }

@@ -109,7 +109,7 @@ pub async fn menus(state: &AppState, who: &Signed) -> Vec<NavMenu> {
             continue;
         };
         for menu in plugin_menus(&detail.manifest) {
-            if menu.permission.as_deref().is_some_and(|p| !caller.can(p)) {
+            if menu.permission.iter().any(|p| !caller.can(p)) {
                 continue;
             }
             entries.push((
