@@ -199,7 +199,7 @@ pub fn parse_plugin_yaml(
     path: &Path,
     base_dir: Option<&Path>,
 ) -> Result<Loaded, ManifestError> {
-    match yaml::convert(text) {
+    match yaml::convert(text, base_dir) {
         Ok((document, map, located)) => validate::validate(document, &map, located, path, base_dir),
         Err(syntax) => Err(ManifestError::Invalid {
             path: path.to_owned(),

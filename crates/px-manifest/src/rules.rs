@@ -3,10 +3,11 @@
 //! looks only at values of the right type (the schema reports the others).
 //!
 //! Rules:
-//! - `version` is a semver version; `requires.powerx` and every `dependencies`
-//!   value is a semver range ([`semver::VersionReq`] syntax, e.g. `>=0.1, <1`).
+//! - `version` is a semver version; `requires.powerx`, `requires.corex` and
+//!   every `dependencies` value is a semver range ([`semver::VersionReq`] syntax, e.g. `>=0.1, <1`).
 //! - `dependencies` keys are valid plugin ids, and not the plugin's own id.
-//! - menu ids are unique; a menu's `permission` is declared in `permissions`.
+//! - menu ids are unique across the whole menu tree (children included); every
+//!   key of a menu's `permission` (one, or a list) is declared in `permissions`.
 //! - permission keys are unique (their format is in the schema).
 //! - `admin.static_dir` is a relative path without `..`; with a base directory it
 //!   must exist there as a directory.
@@ -42,8 +43,10 @@ pub(crate) fn check(document: &Value, base_dir: Option<&Path>) -> Vec<Fault> {
             ),
         ));
     }
-    if let Some(range) = str_at("/requires/powerx") {
-        check_range("/requires/powerx", range, &mut faults);
+    for pointer in ["/requires/powerx", "/requires/corex"] {
+        if let Some(range) = str_at(pointer) {
+            check_range(pointer, range, &mut faults);
+        }
     }
     if let Some(dependencies) = object_at(document, "/dependencies") {
         check_dependencies(dependencies, str_at("/id"), &mut faults);
@@ -177,33 +180,62 @@ fn check_permissions(document: &Value, faults: &mut Vec<Fault>) -> Vec<String> {
     first_at.into_keys().map(str::to_owned).collect()
 }
 
+/// Menu ids are unique across the whole tree (children included), and every
+/// key of a menu's `permission` (a string or a list) is declared.
 fn check_menus(document: &Value, declared: &[String], faults: &mut Vec<Fault>) {
-    let mut first_at: HashMap<&str, String> = HashMap::new();
-    let menus = document.pointer("/admin/menus").and_then(Value::as_array);
-    for (index, menu) in menus.into_iter().flatten().enumerate() {
+    let mut first_at = HashMap::new();
+    if let Some(menus) = document.pointer("/admin/menus").and_then(Value::as_array) {
+        check_menu_list("/admin/menus", menus, declared, &mut first_at, faults);
+    }
+}
+
+fn check_menu_list<'a>(
+    pointer: &str,
+    menus: &'a [Value],
+    declared: &[String],
+    first_at: &mut HashMap<&'a str, String>,
+    faults: &mut Vec<Fault>,
+) {
+    for (index, menu) in menus.iter().enumerate() {
+        let pointer = format!("{pointer}/{index}");
         if let Some(id) = menu.get("id").and_then(Value::as_str) {
-            let pointer = format!("/admin/menus/{index}/id");
+            let id_pointer = format!("{pointer}/id");
             match first_at.get(id) {
                 Some(first) => faults.push(
-                    Fault::error(pointer, format!("duplicate menu id {}", quote(id)))
+                    Fault::error(id_pointer, format!("duplicate menu id {}", quote(id)))
                         .related(first.clone()),
                 ),
                 None => {
-                    first_at.insert(id, pointer);
+                    first_at.insert(id, id_pointer);
                 }
             }
         }
-        if let Some(permission) = menu.get("permission").and_then(Value::as_str)
-            && !declared.iter().any(|key| key == permission)
-        {
-            let message = format!(
-                "expected a permission key declared in \"permissions\", found {}",
-                quote(permission)
+        let keys: Vec<(String, &str)> = match menu.get("permission") {
+            Some(Value::String(key)) => vec![(format!("{pointer}/permission"), key.as_str())],
+            Some(Value::Array(keys)) => keys
+                .iter()
+                .enumerate()
+                .filter_map(|(at, key)| Some((format!("{pointer}/permission/{at}"), key.as_str()?)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (key_pointer, key) in keys {
+            if !declared.iter().any(|known| known == key) {
+                let message = format!(
+                    "expected a permission key declared in \"permissions\", found {}",
+                    quote(key)
+                );
+                faults.push(Fault::error(key_pointer, message));
+            }
+        }
+        if let Some(children) = menu.get("children").and_then(Value::as_array) {
+            check_menu_list(
+                &format!("{pointer}/children"),
+                children,
+                declared,
+                first_at,
+                faults,
             );
-            faults.push(Fault::error(
-                format!("/admin/menus/{index}/permission"),
-                message,
-            ));
         }
     }
 }
@@ -237,7 +269,7 @@ fn check_static_dir(dir: &str, base_dir: Option<&Path>, faults: &mut Vec<Fault>)
 }
 
 /// A non-empty relative path whose components are all normal names (`.` allowed).
-fn is_relative_inside(path: &str) -> bool {
+pub(crate) fn is_relative_inside(path: &str) -> bool {
     !path.is_empty()
         && !path.contains('\\')
         && Path::new(path)

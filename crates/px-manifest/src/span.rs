@@ -22,6 +22,10 @@ pub(crate) struct Node {
     pub key: Option<Pos>,
     /// Position of the value.
     pub value: Pos,
+    /// Where the value really is when it was merged in from another file
+    /// (a `plugin.d/*.yaml` catalog): `value` is then the place in the main
+    /// file that pulled it in, and this says `in <file> at line L, column C`.
+    pub note: Option<String>,
 }
 
 /// Positions of the values of one document, by manifest JSON pointer.
@@ -58,6 +62,18 @@ impl SourceMap {
                 None if base.is_empty() => return (pointer.to_owned(), Pos { line: 1, column: 1 }),
                 None => base = "",
             }
+        }
+    }
+
+    /// The note of the node [`SourceMap::locate`] resolves `pointer` to: where
+    /// the value really is when it came from another file.
+    pub fn note(&self, pointer: &str) -> Option<&str> {
+        let mut base = pointer;
+        loop {
+            if let Some(node) = self.nodes.get(base) {
+                return node.note.as_deref();
+            }
+            base = &base[..base.rfind('/')?];
         }
     }
 }
@@ -124,6 +140,7 @@ impl Scanner<'_> {
             source: None,
             key,
             value: self.pos(),
+            note: None,
         };
         self.map.insert(pointer.clone(), node);
         match self.peek() {

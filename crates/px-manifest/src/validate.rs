@@ -125,5 +125,8 @@ fn locate(fault: Fault, map: &SourceMap) -> Diagnostic {
         let (shown, at) = map.locate(&related, Anchor::Value);
         message = format!("{message} (first at {shown}, line {})", at.line);
     }
+    if let Some(note) = map.note(&fault.pointer) {
+        message = format!("{message} ({note})");
+    }
     diagnostic(fault.severity, &pointer, pos, message)
 }

@@ -26,6 +26,8 @@
 mod convert;
 mod node;
 
+use std::path::Path;
+
 use serde_json::Value;
 
 use crate::span::{Pos, SourceMap};
@@ -33,13 +35,22 @@ use crate::validate::diagnostic;
 use crate::{Diagnostic, Severity};
 
 /// Parses `plugin.yaml` text into a manifest-shaped document, its source map,
-/// and the diagnostics found while mapping it. A YAML syntax error is one diagnostic.
-pub(crate) fn convert(text: &str) -> Result<(Value, SourceMap, Vec<Diagnostic>), Diagnostic> {
+/// and the diagnostics found while mapping it. A YAML syntax error is one
+/// diagnostic. `dir`, the plugin directory, is where `catalogs` and i18n files
+/// are read (without it they are not).
+pub(crate) fn convert(
+    text: &str,
+    dir: Option<&Path>,
+) -> Result<(Value, SourceMap, Vec<Diagnostic>), Diagnostic> {
+    let root = parse(text)?;
+    Ok(convert::Converter::run(&root, dir))
+}
+
+/// Parses YAML text into located nodes. A syntax error is one diagnostic.
+pub(crate) fn parse(text: &str) -> Result<node::Located, Diagnostic> {
     // YAML 1.2 booleans only: `name: N` or `title: yes` stay strings.
     let options = serde_saphyr::options! { strict_booleans: true };
-    let root: node::Located =
-        serde_saphyr::from_str_with_options(text, options).map_err(syntax_error)?;
-    Ok(convert::Converter::run(&root))
+    serde_saphyr::from_str_with_options(text, options).map_err(syntax_error)
 }
 
 fn syntax_error(error: serde_saphyr::Error) -> Diagnostic {

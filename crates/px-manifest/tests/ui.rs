@@ -1,13 +1,15 @@
 //! Golden-file tests: every `tests/ui/*.json` and `*.yaml` is validated (with
-//! `tests/ui` as the base directory) and its rendering compared with the file of
-//! the same name ending in `.err` (invalid) or `.out` (valid). `PX_BLESS=1`
+//! `tests/ui` as the base directory), and so is every plugin directory
+//! `tests/ui/<name>/` holding a `plugin.yaml` (with its own directory as the
+//! base: catalogs, i18n files); the rendering is compared with the file of the
+//! same name ending in `.err` (invalid) or `.out` (valid). `PX_BLESS=1`
 //! rewrites them.
 
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use px_manifest::{Loaded, ManifestError, Severity, parse_json, parse_plugin_yaml};
+use px_manifest::{Loaded, ManifestError, Severity, load_dir, parse_json, parse_plugin_yaml};
 
 fn ui_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui")
@@ -17,14 +19,16 @@ fn bless() -> bool {
     std::env::var_os("PX_BLESS").is_some_and(|v| v == "1")
 }
 
-/// The input files, sorted.
+/// The input files and plugin directories, sorted.
 fn cases() -> Vec<PathBuf> {
     let mut cases: Vec<PathBuf> = fs::read_dir(ui_dir())
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| {
-            path.extension()
-                .is_some_and(|ext| ext == "json" || ext == "yaml")
+            path.join("plugin.yaml").is_file()
+                || path
+                    .extension()
+                    .is_some_and(|ext| ext == "json" || ext == "yaml")
         })
         .collect();
     cases.sort();
@@ -32,6 +36,9 @@ fn cases() -> Vec<PathBuf> {
 }
 
 fn run(path: &Path) -> Result<Loaded, ManifestError> {
+    if path.is_dir() {
+        return load_dir(path);
+    }
     let text = fs::read_to_string(path).unwrap();
     let name = Path::new(path.file_name().unwrap());
     if path.extension().unwrap() == "yaml" {
@@ -43,7 +50,9 @@ fn run(path: &Path) -> Result<Loaded, ManifestError> {
 
 /// `("err" | "out", rendering)` for one case.
 fn render(path: &Path) -> (&'static str, String) {
-    let file = path.file_name().unwrap().to_str().unwrap();
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let in_dir = format!("{name}/plugin.yaml");
+    let file = if path.is_dir() { &in_dir } else { name };
     match run(path) {
         Err(ManifestError::Invalid { diagnostics, .. }) => (
             "err",

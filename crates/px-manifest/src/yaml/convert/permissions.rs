@@ -1,10 +1,56 @@
 //! `permissions[]` and `rbac.resources[]` → `permissions`.
+//!
+//! An item of `permissions[]` is a `"resource:action"` string, `{key,
+//! description}`, or PowerX's `{resource, actions[], description}`; an item of
+//! `rbac.resources[]` is `{resource, actions[], description}`. Each action
+//! gives the key `<resource>:<action>` (`base:template` + `read` →
+//! `base:template:read`). A key in both lists is one permission (PowerX
+//! dedupes them); a key twice in one list is a warning.
 
-use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
 
 use super::Converter;
 use crate::fault::join;
 use crate::yaml::node::{Located, Node};
+
+/// Fields of PowerX's permission entry that are read and not acted on.
+const NOT_ACTED_ON: &[&str] = &[
+    "path",
+    "method",
+    "label",
+    "module",
+    "type",
+    "permission_code",
+    "business_permission_code",
+    "title_i18n",
+    "description_i18n",
+    "risk_level",
+    "data_scope",
+    "default_role_grants",
+    "protocol_bindings",
+    "independent",
+    "allow_api_key",
+    "api_key",
+];
+
+/// The permissions found so far.
+#[derive(Default)]
+struct Collected {
+    out: Vec<Value>,
+    /// key → (list it came from, its source pointer, index in `out`).
+    seen: HashMap<String, (&'static str, String, usize)>,
+}
+
+/// One permission about to be added.
+struct Found<'a> {
+    key: String,
+    /// The node naming the key, and its source pointer.
+    at: &'a Located,
+    source: String,
+    description: Option<(&'a Located, String, &'a str)>,
+}
 
 impl Converter {
     /// The permissions, `permissions[]` first, and every declared key.
@@ -13,72 +59,103 @@ impl Converter {
         listed: Option<&(Located, Located)>,
         rbac: Option<&(Located, Located)>,
     ) -> (Vec<Value>, Vec<String>) {
-        let mut out = Vec::new();
+        let mut collected = Collected::default();
         if let Some((key, value)) = listed {
-            self.record("/permissions", "/permissions", Some(key), value);
-            for (index, item) in self
-                .sequence("/permissions", value)
-                .unwrap_or_default()
-                .iter()
-                .enumerate()
-            {
-                let pointer = format!("/permissions/{}", out.len());
-                let source = format!("/permissions/{index}");
-                match &item.value {
-                    Node::Str(text) => {
-                        self.record(&pointer, &source, None, item);
-                        self.record(&format!("{pointer}/key"), &source, None, item);
-                        out.push(json!({ "key": text }));
-                    }
-                    Node::Map(entries) => {
-                        self.record(&pointer, &source, None, item);
-                        let mut permission = Map::new();
-                        self.fields(
-                            &mut permission,
-                            &pointer,
-                            &source,
-                            entries,
-                            &["key", "description"],
-                        );
-                        out.push(Value::Object(permission));
-                    }
-                    other => {
-                        let message = format!(
-                            "expected a \"resource:action\" string or a mapping with \"key\", found {}",
-                            other.found()
-                        );
-                        self.error(&source, item, message);
-                    }
-                }
-            }
+            self.within("permissions", |this| {
+                this.listed(key, value, &mut collected)
+            });
         }
         if let Some((_, value)) = rbac {
-            for (key, value) in self.mapping("/rbac", value).unwrap_or_default() {
-                let name = key.value.key_text();
-                if name == "resources" {
-                    for (index, resource) in self
-                        .sequence("/rbac/resources", value)
-                        .unwrap_or_default()
-                        .iter()
-                        .enumerate()
-                    {
-                        self.resource(&format!("/rbac/resources/{index}"), resource, &mut out);
+            self.within("rbac", |this| this.rbac(value, &mut collected));
+        }
+        let declared = collected.seen.into_keys().collect();
+        (collected.out, declared)
+    }
+
+    fn listed(&mut self, key: &Located, value: &Located, collected: &mut Collected) {
+        self.record("/permissions", "/permissions", Some(key), value);
+        let items = self.sequence("/permissions", value).unwrap_or_default();
+        for (index, item) in items.iter().enumerate() {
+            let source = format!("/permissions/{index}");
+            match &item.value {
+                Node::Str(text) => {
+                    let found = Found {
+                        key: text.clone(),
+                        at: item,
+                        source,
+                        description: None,
+                    };
+                    self.add("permissions", found, collected);
+                }
+                Node::Map(entries) => {
+                    let has =
+                        |name: &str| entries.iter().any(|(key, _)| key.value.key_text() == name);
+                    if has("resource") || !has("key") {
+                        self.resource("permissions", &source, item, collected);
+                    } else {
+                        self.keyed(&source, entries, collected);
                     }
-                } else {
-                    self.unused(&join("/rbac", &name), key);
+                }
+                other => {
+                    let message = format!(
+                        "expected a \"resource:action\" string or a mapping with \"resource\" and \"actions\", found {}",
+                        other.found()
+                    );
+                    self.error(&source, item, message);
                 }
             }
         }
-        let declared = out
-            .iter()
-            .filter_map(|p| p.get("key").and_then(Value::as_str))
-            .map(str::to_owned)
-            .collect();
-        (out, declared)
     }
 
-    /// One `rbac.resources[]` entry: a permission `resource:action` per action.
-    fn resource(&mut self, source: &str, node: &Located, out: &mut Vec<Value>) {
+    /// `{key, description}`.
+    fn keyed(&mut self, source: &str, entries: &[(Located, Located)], collected: &mut Collected) {
+        let (mut key, mut description) = (None, None);
+        for (name_key, value) in entries {
+            let name = name_key.value.key_text();
+            let field = join(source, &name);
+            match name.as_str() {
+                "key" => key = self.string(&field, value).map(|text| (text, value)),
+                "description" => {
+                    description = self.string(&field, value).map(|text| (value, field, text));
+                }
+                known if NOT_ACTED_ON.contains(&known) => {}
+                _ => self.unused(&field, name_key),
+            }
+        }
+        if let Some((text, at)) = key {
+            let found = Found {
+                key: text.to_owned(),
+                at,
+                source: join(source, "key"),
+                description,
+            };
+            self.add("permissions", found, collected);
+        }
+    }
+
+    fn rbac(&mut self, value: &Located, collected: &mut Collected) {
+        for (key, value) in self.mapping("/rbac", value).unwrap_or_default() {
+            let name = key.value.key_text();
+            if name == "resources" {
+                let items = self.sequence("/rbac/resources", value).unwrap_or_default();
+                for (index, resource) in items.iter().enumerate() {
+                    let source = format!("/rbac/resources/{index}");
+                    self.resource("rbac", &source, resource, collected);
+                }
+            } else {
+                self.unused(&join("/rbac", &name), key);
+            }
+        }
+    }
+
+    /// `{resource, actions[], description}`: a permission `resource:action` per action.
+    fn resource(
+        &mut self,
+        list: &'static str,
+        source: &str,
+        node: &Located,
+        collected: &mut Collected,
+    ) {
         let Some(entries) = self.mapping(source, node) else {
             return;
         };
@@ -90,8 +167,9 @@ impl Converter {
                 "resource" => resource = self.string(&field, value),
                 "actions" => actions = self.sequence(&field, value).map(|items| (field, items)),
                 "description" => {
-                    description = self.string(&field, value).map(|text| (field, value, text))
+                    description = self.string(&field, value).map(|text| (value, field, text));
                 }
+                known if NOT_ACTED_ON.contains(&known) => {}
                 _ => self.unused(&field, key),
             }
         }
@@ -112,20 +190,57 @@ impl Converter {
             let Some(action_name) = self.string(&action_source, action) else {
                 continue;
             };
-            let pointer = format!("/permissions/{}", out.len());
-            self.record(&pointer, &action_source, None, action);
-            self.record(&format!("{pointer}/key"), &action_source, None, action);
-            let mut permission = json!({ "key": format!("{resource}:{action_name}") });
-            if let Some((description_source, at, text)) = &description {
-                self.record(
-                    &format!("{pointer}/description"),
-                    description_source,
-                    None,
-                    at,
-                );
-                permission["description"] = Value::from(*text);
-            }
-            out.push(permission);
+            let found = Found {
+                key: format!("{resource}:{action_name}"),
+                at: action,
+                source: action_source,
+                description: description.clone(),
+            };
+            self.add(list, found, collected);
         }
+    }
+
+    /// Adds a permission; a key already found is merged into the first one
+    /// (a warning when both are in the same list).
+    fn add(&mut self, list: &'static str, found: Found<'_>, collected: &mut Collected) {
+        if let Some((first_list, first_source, at)) = collected.seen.get(&found.key) {
+            let at = *at;
+            if *first_list == list {
+                let line = self
+                    .map
+                    .locate(&format!("/permissions/{at}"), crate::fault::Anchor::Value)
+                    .1
+                    .line;
+                let message = format!(
+                    "duplicate permission {} is ignored (first at {first_source}, line {line})",
+                    Value::from(found.key.as_str())
+                );
+                self.warning(&found.source, found.at, message);
+            } else if let Some((node, source, text)) = found.description {
+                let permission = &mut collected.out[at];
+                if permission.get("description").is_none() {
+                    self.record(
+                        &format!("/permissions/{at}/description"),
+                        &source,
+                        None,
+                        node,
+                    );
+                    permission["description"] = Value::from(text);
+                }
+            }
+            return;
+        }
+        let at = collected.out.len();
+        let pointer = format!("/permissions/{at}");
+        self.record(&pointer, &found.source, None, found.at);
+        self.record(&format!("{pointer}/key"), &found.source, None, found.at);
+        let mut permission = Map::new();
+        permission.insert("key".to_owned(), Value::from(found.key.as_str()));
+        if let Some((node, source, text)) = found.description {
+            self.record(&format!("{pointer}/description"), &source, None, node);
+            permission.insert("description".to_owned(), Value::from(text));
+        }
+        collected.out.push(Value::Object(permission));
+        collected.seen.insert(found.key, (list, found.source, at));
     }
 }

@@ -1,16 +1,21 @@
-//! `runtime` and `endpoints` → `runtime`.
+//! `runtime`, `endpoints` and legacy `backend` → `runtime`.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::Converter;
 use crate::fault::join;
 use crate::yaml::node::{Located, Node};
+
+/// How long a plugin.yaml plugin may take to become healthy: PowerX's Core
+/// gives a plugin 30 s to start (`timeout` is one probe).
+pub(super) const STARTUP_MS: u64 = 30_000;
 
 impl Converter {
     pub(super) fn runtime(
         &mut self,
         runtime: Option<&(Located, Located)>,
         endpoints: Option<&(Located, Located)>,
+        backend: Option<&(Located, Located)>,
     ) -> Map<String, Value> {
         let mut out = Map::new();
         if let Some((key, value)) = runtime {
@@ -25,9 +30,13 @@ impl Converter {
                             out.insert(name, Value::from(kind));
                         }
                     }
-                    "entry" | "args" | "env" | "http_base_path" => {
+                    "entry" | "args" | "http_base_path" => {
                         let copied = self.copy(&join("/runtime", &name), &source, Some(key), value);
                         out.insert(name, copied);
+                    }
+                    "env" => {
+                        let env = self.env("/runtime/env", &source, key, value);
+                        out.insert(name, env);
                     }
                     "health" => {
                         let health = self.health("/runtime/health", "/runtime/health", key, value);
@@ -41,14 +50,22 @@ impl Converter {
             for (key, value) in self.mapping("/endpoints", value).unwrap_or_default() {
                 let name = key.value.key_text();
                 let source = join("/endpoints", &name);
-                if name == "http_base_path" {
-                    let copied = self.copy("/runtime/http_base_path", &source, Some(key), value);
-                    out.insert(name, copied);
-                } else {
-                    self.unused(&source, key);
+                match name.as_str() {
+                    "http_base_path" => {
+                        let copied =
+                            self.copy("/runtime/http_base_path", &source, Some(key), value);
+                        out.insert(name, copied);
+                    }
+                    // read, not acted on
+                    "grpc" => {}
+                    _ => self.unused(&source, key),
                 }
             }
         }
+        if let Some((_, value)) = backend {
+            self.backend(value, &mut out);
+        }
+
         if !out.contains_key("kind") {
             let kind = if out.contains_key("entry") {
                 "process"
@@ -57,7 +74,88 @@ impl Converter {
             };
             out.insert("kind".to_owned(), Value::from(kind));
         }
+        if out.get("kind").and_then(Value::as_str) == Some("process") {
+            let health = out.entry("health").or_insert_with(|| json!({}));
+            if let Value::Object(health) = health {
+                health
+                    .entry("timeout_ms")
+                    .or_insert_with(|| Value::from(STARTUP_MS));
+            }
+        }
         out
+    }
+
+    /// Legacy `backend{entry,port,health}`: the entry and health path when
+    /// `runtime` has none; `port` is Core's to choose.
+    fn backend(&mut self, value: &Located, out: &mut Map<String, Value>) {
+        let is_static = out.get("kind").and_then(Value::as_str) == Some("static");
+        for (key, value) in self.mapping("/backend", value).unwrap_or_default() {
+            let name = key.value.key_text();
+            let source = join("/backend", &name);
+            match name.as_str() {
+                "entry" => {
+                    if self.string(&source, value).is_some()
+                        && !is_static
+                        && !out.contains_key("entry")
+                    {
+                        let copied = self.copy("/runtime/entry", &source, Some(key), value);
+                        out.insert(name, copied);
+                    }
+                }
+                "health" => {
+                    let has_path = out
+                        .get("health")
+                        .is_some_and(|health| health.get("path").is_some());
+                    if self.string(&source, value).is_some() && !has_path {
+                        if !out.contains_key("health") {
+                            self.record("/runtime/health", &source, Some(key), value);
+                        }
+                        let copied = self.copy("/runtime/health/path", &source, Some(key), value);
+                        let health = out.entry("health").or_insert_with(|| json!({}));
+                        health["path"] = copied;
+                    }
+                }
+                // Core chooses the port
+                "port" => {}
+                _ => self.unused(&source, key),
+            }
+        }
+    }
+
+    /// An environment: names to strings; YAML numbers and booleans are taken
+    /// as their text (`POWERX_PROXY: 1`), null as empty. `${VAR}` stays as written.
+    pub(super) fn env(
+        &mut self,
+        pointer: &str,
+        source: &str,
+        key: &Located,
+        value: &Located,
+    ) -> Value {
+        self.record(pointer, source, Some(key), value);
+        let Node::Map(entries) = &value.value else {
+            // the schema says what was expected
+            return value.value.to_json();
+        };
+        let mut out = Map::new();
+        for (key, value) in entries {
+            let name = key.value.key_text();
+            let text = match &value.value {
+                Node::Null => Value::from(""),
+                Node::Bool(b) => Value::from(b.to_string()),
+                Node::Int(i) => Value::from(i.to_string()),
+                Node::UInt(u) => Value::from(u.to_string()),
+                Node::Float(f) => Value::from(f.to_string()),
+                other => other.to_json(),
+            };
+            self.record(
+                &join(pointer, &name),
+                &join(source, &name),
+                Some(key),
+                value,
+            );
+            out.insert(name, text);
+        }
+        Value::Object(out)
     }
 
     /// `process`, `binary`, `exec` → `process`; `static`, `none` → `static`.
@@ -92,6 +190,8 @@ impl Converter {
                     let copied = self.copy(&source, &source, Some(key), value);
                     out.insert(name, copied);
                 }
+                // PowerX's build hint (`go`): nothing to do here
+                "driver" => {}
                 "timeout" => match duration_ms(&value.value) {
                     Some(ms) => {
                         self.record("/migrations/timeout_ms", &source, Some(key), value);
@@ -130,13 +230,18 @@ impl Converter {
                     let copied = self.copy(&join(target, "path"), &from, Some(key), value);
                     out.insert("path".to_owned(), copied);
                 }
-                "timeout_ms" | "interval_ms" => {
+                "timeout_ms" | "interval_ms" | "probe_timeout_ms" => {
                     let copied = self.copy(&join(target, &name), &from, Some(key), value);
                     out.insert(name, copied);
                 }
+                // `timeout` is one probe; the startup budget is `timeout_ms`
                 "timeout" | "interval" => match duration_ms(&value.value) {
                     Some(ms) => {
-                        let field = format!("{name}_ms");
+                        let field = if name == "timeout" {
+                            "probe_timeout_ms".to_owned()
+                        } else {
+                            "interval_ms".to_owned()
+                        };
                         self.record(&join(target, &field), &from, Some(key), value);
                         out.insert(field, ms);
                     }
