@@ -161,6 +161,23 @@ impl EventBus {
         );
     }
 
+    /// Publishes a warning of Core's about one process of a plugin, among
+    /// its log lines (stream `core`).
+    pub fn warn(&self, plugin_id: &str, revision: u64, process: ProcessRole, message: String) {
+        self.publish(
+            plugin_id.to_owned(),
+            Some(revision),
+            None,
+            MessageKind::Log,
+            MessageStream::Core,
+            Level::Warn,
+            message,
+            None,
+            None,
+            Some(process),
+        );
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn publish(
         &self,

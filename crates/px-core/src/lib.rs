@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod event_log;
 pub mod events;
+pub mod gateway;
 pub mod http;
 pub mod lifecycle_log;
 pub mod metrics;

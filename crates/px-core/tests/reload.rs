@@ -233,7 +233,11 @@ async fn the_plugin_environment_holds_nothing_of_cores() {
     let python = String::from_utf8(python.stdout).unwrap().trim().to_owned();
     let dir = core.plugin("hello", HELLO, "1.0.0", |m| {
         m["runtime"]["entry"] = python.into();
-        m["runtime"]["env"] = serde_json::json!({"EXTRA": "1"});
+        m["runtime"]["env"] = serde_json::json!({
+            "EXTRA": "1",
+            // expansion reads Core's names, never Core's environment
+            "EXPANDED": "${CARGO_MANIFEST_DIR:-}${PX_PLUGIN_ID}",
+        });
         m["dependencies"] = serde_json::json!({});
     });
     assert_eq!(core.install_dir(&dir).await.0, 200);
@@ -254,7 +258,22 @@ async fn the_plugin_environment_holds_nothing_of_cores() {
         "PX_PLUGIN_TOKEN",
         "PX_PLUGIN_DATA_DIR",
         "PX_PLUGIN_CONFIG",
+        "POWERX_HTTP_ADDR",
+        "POWERX_PLUGIN_ID",
+        "POWERX_PLUGIN_VERSION",
+        "POWERX_PLUGIN_ROOT",
+        "POWERX_PLUGIN_CONFIG_DIR",
+        "POWERX_PLUGIN_DATA_DIR",
+        "POWERX_PROXY",
+        "POWERX_SECURITY_MODE",
+        "POWERX_SECURITY_JWT_SECRET",
+        "POWERX_SECURITY_JWT_ISSUER",
+        "POWERX_SECURITY_JWT_AUDIENCE",
+        "POWERX_SECURITY_JWT_SCOPE",
+        "POWERX_SECURITY_CTX_HMAC_SECRET",
+        "PX_GATEWAY_BASE_URL",
         "EXTRA",
+        "EXPANDED",
     ];
     for (key, _) in &env {
         assert!(
@@ -277,6 +296,17 @@ async fn the_plugin_environment_holds_nothing_of_cores() {
     let config: serde_json::Value = serde_json::from_str(&get("PX_PLUGIN_CONFIG")).unwrap();
     assert_eq!(config["greeting"], "hello");
     assert!(get("PX_PLUGIN_DATA_DIR").ends_with(&format!("plugins/{HELLO}/data")));
+    assert_eq!(get("EXPANDED"), HELLO);
+    // the gateway secret is the plugin's own, not one of Core's
+    let secret = get("POWERX_SECURITY_JWT_SECRET");
+    assert_eq!(secret.len(), 64);
+    assert_ne!(secret, get("PX_PLUGIN_TOKEN"));
+    for (_, value) in std::env::vars() {
+        assert!(
+            !value.contains(&secret),
+            "the secret is in Core's environment"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,9 @@
 //! Starting one revision: the environment of SPEC §2.3, the spawn through
 //! `px-runtime`, the pid file for crash recovery, and the health wait.
+//!
+//! The environment is Core's `PX_*` names, the names PowerX's own Core sets
+//! (`POWERX_*`, so a real PowerX plugin runs unchanged), then the plugin's
+//! own `env`, expanded ([`super::env`]). Nothing else of Core's environment.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,10 +14,12 @@ use px_api::{MessageStream, ProcessRole, ReasonCode};
 use px_manifest::{Health, Manifest};
 use px_runtime::{HealthOutcome, LogSink, Process, SpawnSpec, Spawner, Stream};
 
+use super::env;
 use super::paths::Paths;
 use super::receive::error_chain;
 use super::run::Failure;
 use crate::events::EventBus;
+use crate::gateway::{self, GatewayKey};
 
 /// Variables passed through from Core's environment; nothing else is.
 const PASS_THROUGH: [&str; 4] = ["PATH", "HOME", "LANG", "TZ"];
@@ -28,6 +34,8 @@ pub(crate) struct LaunchSpec<'a> {
     pub dir: &'a Path,
     pub token: &'a str,
     pub core_url: &'a str,
+    /// The plugin's gateway secret (`POWERX_SECURITY_JWT_SECRET`).
+    pub gateway: &'a GatewayKey,
 }
 
 impl LaunchSpec<'_> {
@@ -96,13 +104,57 @@ pub(crate) fn named(manifest: &Manifest, role: ProcessRole, message: String) -> 
     }
 }
 
+/// The environment of a plugin process, and the references in its own `env`
+/// that resolved to nothing.
+#[derive(Debug)]
+pub(crate) struct Environment {
+    pub vars: BTreeMap<String, String>,
+    /// `(env key, variable)` of each reference that became empty.
+    pub unresolved: Vec<(String, String)>,
+}
+
 /// The environment of a plugin process, exactly (SPEC §2.3); `role` picks
-/// whose own `env` comes last.
+/// whose own `env` comes last; `port` is `None` for the migration.
+///
+/// The plugin's entries are expanded in key order from what is set before
+/// them (Core's names, then its earlier entries) and from the top-level
+/// strings and numbers of its `config`; a reference to a later entry sees
+/// nothing, so it takes its default.
 pub(crate) fn environment(
     spec: &LaunchSpec<'_>,
     role: ProcessRole,
     paths: &Paths,
-    port: u16,
+    port: Option<u16>,
+) -> Environment {
+    let mut vars = injected(spec, role, paths, port);
+    let config = config_values(spec.manifest);
+    let mut unresolved = Vec::new();
+    for (key, raw) in spec.command(role).2 {
+        let mut missing = Vec::new();
+        let lookup = |name: &str| {
+            vars.get(name)
+                .filter(|v| !v.is_empty())
+                .or_else(|| config.get(name))
+                .cloned()
+        };
+        let value = env::expand(raw, &lookup, &mut missing);
+        unresolved.extend(missing.into_iter().map(|name| (key.clone(), name)));
+        // as PowerX: a blank or placeholder address means Core's own
+        let placeholder = env::PORT_PLACEHOLDERS.contains(&value.trim());
+        if key == "POWERX_HTTP_ADDR" && (value.trim().is_empty() || placeholder) {
+            continue;
+        }
+        vars.insert(key.clone(), env::with_port(value, port));
+    }
+    Environment { vars, unresolved }
+}
+
+/// What Core sets before the plugin's own `env`.
+fn injected(
+    spec: &LaunchSpec<'_>,
+    role: ProcessRole,
+    paths: &Paths,
+    port: Option<u16>,
 ) -> BTreeMap<String, String> {
     let manifest = spec.manifest;
     let id = &manifest.id;
@@ -115,15 +167,19 @@ pub(crate) fn environment(
     let mut set = |k: &str, v: String| {
         env.insert(k.to_owned(), v);
     };
-    set("PORT", port.to_string());
-    set("PX_PLUGIN_PORT", port.to_string());
+    if let Some(port) = port {
+        set("PORT", port.to_string());
+        set("PX_PLUGIN_PORT", port.to_string());
+        set("POWERX_HTTP_ADDR", format!("127.0.0.1:{port}"));
+    }
+    let data = paths.data(id).display().to_string();
     set("PX_PLUGIN_ID", id.clone());
     set("PX_PLUGIN_VERSION", manifest.version.clone());
     set("PX_PLUGIN_REVISION", spec.revision.to_string());
     set("PX_PLUGIN_BASE_PATH", format!("/_p/{id}"));
     set("PX_CORE_URL", spec.core_url.to_owned());
     set("PX_PLUGIN_TOKEN", spec.token.to_owned());
-    set("PX_PLUGIN_DATA_DIR", paths.data(id).display().to_string());
+    set("PX_PLUGIN_DATA_DIR", data.clone());
     let config = manifest.config.clone().unwrap_or_default();
     set(
         "PX_PLUGIN_CONFIG",
@@ -135,10 +191,52 @@ pub(crate) fn environment(
             format!("{}/_p/{dep}/api", spec.core_url),
         );
     }
-    for (k, v) in spec.command(role).2 {
-        env.insert(k.clone(), v.clone());
+    // the names PowerX's Core sets (research notes: its plugin manager)
+    let root = std::path::absolute(spec.dir).unwrap_or_else(|_| spec.dir.to_owned());
+    set("POWERX_PLUGIN_ID", id.clone());
+    set("POWERX_PLUGIN_VERSION", manifest.version.clone());
+    set("POWERX_PLUGIN_ROOT", root.display().to_string());
+    set(
+        "POWERX_PLUGIN_CONFIG_DIR",
+        root.join("config").display().to_string(),
+    );
+    set("POWERX_PLUGIN_DATA_DIR", data);
+    set("POWERX_PROXY", "1".to_owned());
+    let secret = spec.gateway.secret().to_owned();
+    set("POWERX_SECURITY_MODE", "jwt".to_owned());
+    set("POWERX_SECURITY_JWT_SECRET", secret.clone());
+    set("POWERX_SECURITY_JWT_ISSUER", gateway::ISSUER.to_owned());
+    set(
+        "POWERX_SECURITY_JWT_AUDIENCE",
+        spec.gateway.audience().to_owned(),
+    );
+    set("POWERX_SECURITY_JWT_SCOPE", gateway::SCOPE.to_owned());
+    set("POWERX_SECURITY_CTX_HMAC_SECRET", secret);
+    set(
+        "PX_GATEWAY_BASE_URL",
+        spec.core_url.trim_end_matches('/').to_owned(),
+    );
+    if role == ProcessRole::Admin && spec.admin_process().is_some() {
+        set("POWERX_ADMIN_BASE", format!("/_p/{id}/admin/"));
+        set("NITRO_HOST", "127.0.0.1".to_owned());
+        set("NODE_ENV", "production".to_owned());
     }
     env
+}
+
+/// The top-level strings and numbers of the plugin's `config`, by key.
+fn config_values(manifest: &Manifest) -> BTreeMap<String, String> {
+    let Some(config) = &manifest.config else {
+        return BTreeMap::new();
+    };
+    config
+        .iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k.clone(), s.clone())),
+            serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `com.acme-x.hello` → `COM_ACME_X_HELLO`.
@@ -191,12 +289,14 @@ pub(crate) async fn spawn(
         })
     };
     let (program, args, _) = spec.command(role);
+    let env = environment(spec, role, paths, Some(port));
+    warn_unresolved(events, spec, role, &env.unresolved);
     let process = spawner
         .spawn(SpawnSpec {
             program,
             args: args.to_vec(),
             cwd: spec.dir.to_owned(),
-            env: environment(spec, role, paths, port),
+            env: env.vars,
             log_sink: sink,
         })
         .await
@@ -213,6 +313,25 @@ pub(crate) async fn spawn(
         process,
         port,
     })
+}
+
+/// One warning line in the plugin's log (and Core's) per reference in its
+/// `env` that resolved to nothing.
+fn warn_unresolved(
+    events: &EventBus,
+    spec: &LaunchSpec<'_>,
+    role: ProcessRole,
+    unresolved: &[(String, String)],
+) {
+    let id = &spec.manifest.id;
+    for (key, name) in unresolved {
+        let message = spec.named(
+            role,
+            format!("env {key}: ${{{name}}} has no value and no default; it is empty"),
+        );
+        tracing::warn!(plugin = %id, revision = spec.revision, "{message}");
+        events.warn(id, spec.revision, role, message);
+    }
 }
 
 /// Writes `<run>/<id>.<pid>.pid` = the process's `px_runtime::Leftover` (pid,

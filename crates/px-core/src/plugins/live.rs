@@ -152,6 +152,7 @@ impl Manager {
             target.revision,
             (port(ProcessRole::Backend), port(ProcessRole::Admin)),
             &target.manifest.runtime.http_base_path,
+            plugin.gateway.clone(),
         );
         Ok(Arc::new(Running {
             serial,
@@ -212,6 +213,7 @@ impl Manager {
             dir: &target.dir,
             token: &plugin.token,
             core_url: &self.config.core_url,
+            gateway: &plugin.gateway,
         }
     }
 }

@@ -74,9 +74,8 @@ impl Manager {
             )
         })?;
         let spec = self.launch_spec(plugin, target);
-        let mut env = launch::environment(&spec, ProcessRole::Backend, &self.paths, 0);
-        env.remove("PORT");
-        env.remove("PX_PLUGIN_PORT");
+        // the backend's unresolved references are reported when it starts
+        let env = launch::environment(&spec, ProcessRole::Backend, &self.paths, None).vars;
         std::fs::create_dir_all(self.paths.data(&plugin.id)).map_err(|e| {
             Failure::internal(&anyhow::anyhow!("creating the plugin data directory: {e}"))
         })?;

@@ -15,6 +15,7 @@
 //! installs with its own processes (`follow`).
 
 mod check;
+mod env;
 mod follow;
 mod install;
 mod launch;
@@ -206,6 +207,7 @@ impl Manager {
         let plugin = Plugin {
             id: id.to_owned(),
             token,
+            gateway: Arc::new(crate::gateway::GatewayKey::generate(id)),
         };
         let handle = PluginTask::spawn(self.arc(), plugin, state);
         self.handles

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arc_swap::ArcSwapOption;
 
+use crate::gateway::GatewayKey;
+
 /// One running revision as the proxy sees it.
 #[derive(Debug)]
 pub struct Backend {
@@ -19,6 +21,8 @@ pub struct Backend {
     pub admin_port: Option<u16>,
     /// The plugin's `http_base_path`.
     pub base_path: String,
+    /// Signs the identity token of each request (the plugin's secret).
+    pub gateway: Arc<GatewayKey>,
     inflight: AtomicUsize,
     retired: AtomicBool,
     /// A process of the revision exited; its task will replace or stop it.
@@ -31,6 +35,7 @@ impl Backend {
         revision: u64,
         ports: (Option<u16>, Option<u16>),
         base_path: &str,
+        gateway: Arc<GatewayKey>,
     ) -> Self {
         Backend {
             plugin_id: plugin_id.to_owned(),
@@ -38,6 +43,7 @@ impl Backend {
             port: ports.0,
             admin_port: ports.1,
             base_path: base_path.to_owned(),
+            gateway,
             inflight: AtomicUsize::new(0),
             retired: AtomicBool::new(false),
             down: AtomicBool::new(false),

@@ -8,13 +8,17 @@ use px_manifest::Manifest;
 
 use super::launch::Started;
 use super::route::Backend;
+use crate::gateway::GatewayKey;
 
-/// A plugin as its processes see it: its id and `PX_PLUGIN_TOKEN`.
+/// A plugin as its processes see it: its id, `PX_PLUGIN_TOKEN` and gateway secret.
 #[derive(Debug, Clone)]
 pub(crate) struct Plugin {
     pub id: String,
     /// `PX_PLUGIN_TOKEN` for every process of this plugin in this Core run.
     pub token: String,
+    /// Signs the identity tokens the proxy sends every revision of the
+    /// plugin while its task lives (`POWERX_SECURITY_JWT_SECRET`).
+    pub gateway: Arc<GatewayKey>,
 }
 
 /// A staged revision, ready to start.

@@ -14,7 +14,7 @@ use hyper::body::{Frame, Incoming, SizeHint};
 
 use crate::auth;
 use crate::http::ApiError;
-use crate::plugins::{BackendGuard, RouteMiss};
+use crate::plugins::{Backend, BackendGuard, RouteMiss};
 use crate::state::AppState;
 
 /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
@@ -29,7 +29,8 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 /// Caller headers Core never passes to a plugin: credentials, and identity
-/// headers only Core may set.
+/// headers only Core may set. A name matches whatever its case and with `_`
+/// for `-` (`X_PX_User`): servers behind CGI/WSGI read both as one header.
 const STRIPPED: [&str; 5] = [
     "authorization",
     "cookie",
@@ -39,18 +40,19 @@ const STRIPPED: [&str; 5] = [
 ];
 
 /// When the caller is signed in (token or Admin session), tells the plugin who
-/// it is: `X-PX-User` and `X-PX-Permissions` (comma-separated). The caller's own
-/// such headers were already stripped; its credentials are never forwarded.
+/// it is: `X-PX-User` and `X-PX-Permissions` (comma-separated); the caller is
+/// returned for its gateway token ([`add_token`]). The caller's own such
+/// headers were already stripped; its credentials are never forwarded.
 async fn add_identity(
     state: &AppState,
     incoming: &HeaderMap,
     upstream: &mut HeaderMap,
-) -> Result<(), ApiError> {
+) -> Result<Option<auth::Caller>, ApiError> {
     if auth::bearer(incoming).is_none() && auth::session_cookie(incoming).is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let Some(caller) = auth::caller_for_headers(state, incoming).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let user = HeaderValue::from_str(&caller.actor);
     let permissions = HeaderValue::from_str(&caller.permissions.join(","));
@@ -58,14 +60,31 @@ async fn add_identity(
         upstream.insert(HeaderName::from_static("x-px-user"), user);
         upstream.insert(HeaderName::from_static("x-px-permissions"), permissions);
     }
-    Ok(())
+    Ok(Some(caller))
+}
+
+/// `Authorization: Bearer <JWT>` for `caller`, signed with the secret of the
+/// plugin behind `backend` (claims as PowerX's gateway mints them).
+fn add_token(upstream: &mut HeaderMap, backend: &Backend, caller: &auth::Caller) {
+    let token = match backend.gateway.mint(caller) {
+        Ok(token) => token,
+        Err(error) => {
+            tracing::error!(plugin = %backend.plugin_id, %error, "cannot sign the gateway token");
+            return;
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
+        upstream.insert(header::AUTHORIZATION, value);
+    }
 }
 
 /// OpenAPI description shared by the proxy routes.
 const PROXY_DOC: &str = "Permission: none from Core; the plugin decides. Reverse proxy to the \
         plugin's `http_base_path` (any method; bodies stream both ways). The caller's \
         `Authorization` and cookies are not forwarded; when the caller is signed in, Core adds \
-        `X-PX-User` and `X-PX-Permissions` (stripping any such headers the caller sent). \
+        `X-PX-User`, `X-PX-Permissions` and `Authorization: Bearer <JWT>` signed HS256 with the \
+        plugin's own `POWERX_SECURITY_JWT_SECRET` (stripping any such headers the caller sent, \
+        whatever their spelling, `X_PX_User` included). \
         Requests in flight during a hot reload finish on the old revision.";
 
 /// The plugin's API root.
@@ -178,9 +197,10 @@ pub(super) async fn to_plugin(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let mut headers = upstream_headers(&parts.headers, peer, &prefix);
-    if let Err(error) = add_identity(&state, &parts.headers, &mut headers).await {
-        return error.into_response();
-    }
+    let caller = match add_identity(&state, &parts.headers, &mut headers).await {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
     // a request without a body can be sent again if the connection is refused
     let bodyless = !parts.headers.contains_key(header::CONTENT_LENGTH)
         && !parts.headers.contains_key(header::TRANSFER_ENCODING)
@@ -224,6 +244,9 @@ pub(super) async fn to_plugin(
         *upstream.method_mut() = parts.method.clone();
         *upstream.uri_mut() = uri;
         *upstream.headers_mut() = headers.clone();
+        if let Some(caller) = &caller {
+            add_token(upstream.headers_mut(), backend, caller);
+        }
         match state.plugins.client().request(upstream).await {
             Ok(response) => return downstream(response, guard),
             Err(error) if error.is_connect() && bodyless && attempt == 0 => {
@@ -268,7 +291,15 @@ fn join(base: &str, below: &str) -> String {
 fn upstream_headers(incoming: &HeaderMap, peer: Option<SocketAddr>, prefix: &str) -> HeaderMap {
     let mut headers = incoming.clone();
     strip_hop_by_hop(&mut headers);
-    for name in STRIPPED {
+    let spoofs: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str().replace('_', "-");
+            STRIPPED.contains(&name.to_ascii_lowercase().as_str())
+        })
+        .cloned()
+        .collect();
+    for name in spoofs {
         headers.remove(name);
     }
     if let Some(host) = incoming.get(header::HOST) {
@@ -369,6 +400,11 @@ mod tests {
         incoming.insert("authorization", HeaderValue::from_static("Bearer x"));
         incoming.insert("cookie", HeaderValue::from_static("s=1"));
         incoming.insert("x-px-user", HeaderValue::from_static("root"));
+        incoming.insert("x_px_user", HeaderValue::from_static("root"));
+        incoming.insert("x_px_permissions", HeaderValue::from_static("*"));
+        incoming.insert("x-px_user", HeaderValue::from_static("root"));
+        incoming.insert("authori_zation", HeaderValue::from_static("keep"));
+        incoming.insert("x-px-user-agent", HeaderValue::from_static("keep"));
         incoming.insert(
             "connection",
             HeaderValue::from_static("keep-alive, x-secret"),
@@ -385,6 +421,9 @@ mod tests {
             "authorization",
             "cookie",
             "x-px-user",
+            "x_px_user",
+            "x_px_permissions",
+            "x-px_user",
             "connection",
             "x-secret",
             "host",
@@ -392,6 +431,8 @@ mod tests {
             assert!(!out.contains_key(gone), "{gone} was forwarded");
         }
         assert_eq!(out["accept"], "*/*");
+        assert_eq!(out["authori_zation"], "keep", "only `_` for `-`");
+        assert_eq!(out["x-px-user-agent"], "keep");
         assert_eq!(out["x-forwarded-host"], "core:8077");
         assert_eq!(out["x-forwarded-for"], "10.0.0.1");
         assert_eq!(out["x-forwarded-prefix"], "/_p/a.b/api");
