@@ -10,6 +10,10 @@
 //! - a directory is copied recursively (files only; empty directories are not);
 //! - a file is copied to exactly the dist path.
 //!
+//! A `plugin.yaml` project without `build` gets the paths its descriptor
+//! names instead ([`crate::descriptor_files`]), each at the same path in
+//! `dist/`.
+//!
 //! Symlinks in sources are followed, but every copied file must really lie in
 //! the project. `dist/` and the build's own temporary directories are never
 //! sources. Permissions (so the executable bit) are preserved.
@@ -21,6 +25,7 @@ use globset::{GlobBuilder, GlobMatcher};
 use px_manifest::{MANIFEST_FILE, Manifest};
 use walkdir::WalkDir;
 
+use crate::descriptor::descriptor_files;
 use crate::paths::{PathFault, is_reserved, normalize};
 use crate::{BuildOutput, BundleError, command};
 
@@ -59,6 +64,45 @@ pub(crate) fn build_dist(
         command::run(command, project_dir, on_output)?;
     }
 
+    fill_dist(project_dir, manifest, |project, out| {
+        rules.iter().try_for_each(|rule| rule.copy(project, out))
+    })
+}
+
+/// Fills a fresh `dist/` with `manifest.json` and the paths `plugin.yaml`
+/// names ([`descriptor_files`]), each at its own path.
+pub(crate) fn build_from_descriptor(
+    project_dir: &Path,
+    manifest: &Manifest,
+) -> Result<PathBuf, BundleError> {
+    let named = descriptor_files(project_dir, manifest)?;
+    fill_dist(project_dir, manifest, |project, out| {
+        for copy in &named.copies {
+            let rule = Rule::new(&copy.path, &copy.path)?;
+            let src = project.join(&copy.path);
+            if copy.dir {
+                let dest = out.join(&copy.path);
+                fs::create_dir_all(&dest).map_err(BundleError::io(&dest))?;
+                rule.copy_tree(project, &src, out, |_| true)?;
+            } else {
+                rule.copy_file(project, &src, &out.join(&copy.path))?;
+            }
+        }
+        for dir in &named.dirs {
+            let dest = out.join(dir);
+            fs::create_dir_all(&dest).map_err(BundleError::io(&dest))?;
+        }
+        Ok(())
+    })
+}
+
+/// Builds `dist/` in a temporary directory beside it (`manifest.json`, then
+/// what `fill` copies from the canonical project into it) and swaps it in.
+fn fill_dist(
+    project_dir: &Path,
+    manifest: &Manifest,
+    fill: impl FnOnce(&Path, &Path) -> Result<(), BundleError>,
+) -> Result<PathBuf, BundleError> {
     let project = project_dir
         .canonicalize()
         .map_err(BundleError::io(project_dir))?;
@@ -68,9 +112,7 @@ pub(crate) fn build_dist(
         .map_err(BundleError::io(&project))?;
     let manifest_path = tmp.path().join(MANIFEST_FILE);
     fs::write(&manifest_path, manifest.to_dist_json()).map_err(BundleError::io(&manifest_path))?;
-    for rule in &rules {
-        rule.copy(&project, tmp.path())?;
-    }
+    fill(&project, tmp.path())?;
     let dist = project_dir.join(DIST_DIR);
     replace(tmp, &dist)?;
     Ok(dist)

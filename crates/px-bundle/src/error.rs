@@ -75,8 +75,21 @@ pub enum BundleError {
         /// Path inside `dist/`.
         path: String,
     },
-    /// The directory to pack has no regular `manifest.json` at its root.
-    #[error("no manifest.json in {}", dir.display())]
+    /// A path `plugin.yaml` names (a program, the admin output, the
+    /// migrations entry) is not in the project, or is of the wrong kind.
+    #[error("{key} {path} {problem}: {hint}")]
+    NamedPathMissing {
+        /// The `plugin.yaml` key that names it, e.g. `runtime.entry`.
+        key: String,
+        /// The path looked for, relative to the project.
+        path: String,
+        /// `does not exist`, `is not a file` or `is not a directory`.
+        problem: String,
+        /// How to make it, e.g. `build the backend first (go build …)`.
+        hint: String,
+    },
+    /// The directory to pack has no regular `manifest.json` (or `plugin.yaml`) at its root.
+    #[error("no manifest.json or plugin.yaml in {}", dir.display())]
     MissingManifest {
         /// Directory being packed.
         dir: PathBuf,
@@ -183,8 +196,8 @@ pub enum BundleError {
         /// Entry path.
         path: String,
     },
-    /// The first entry is not the regular file `manifest.json`.
-    #[error("manifest.json is not the first entry")]
+    /// The first entry is not the regular file `manifest.json` (or `plugin.yaml`).
+    #[error("manifest.json (or plugin.yaml) is not the first entry")]
     ManifestNotFirst,
     /// The second entry is not `.pxp/checksums.json`.
     #[error(".pxp/checksums.json is missing (it must be the second entry)")]
@@ -249,6 +262,35 @@ pub enum BundleError {
         #[source]
         source: std::io::Error,
     },
+    /// A PowerX package is not a gzip-compressed tar, or is corrupt.
+    #[error("package is not a valid gzip-compressed tar")]
+    MalformedPackage {
+        /// What the decoder said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The input is the other archive format (told by its first bytes).
+    #[error(
+        "this is {} (media type {}), not {}",
+        found.describe(),
+        found.media_type(),
+        expected.describe()
+    )]
+    WrongFormat {
+        /// What the input is.
+        found: crate::Format,
+        /// What it was given as.
+        expected: crate::Format,
+    },
+    /// A PowerX package whose first entry is under `payload/` has an entry outside it.
+    #[error("entry {path:?} lies outside payload/ (the package's top folder)")]
+    OutsidePayload {
+        /// Entry path.
+        path: String,
+    },
+    /// A PowerX package holds no regular `plugin.yaml` at its root (or in `payload/`).
+    #[error("package has no plugin.yaml in payload/ (or at its root)")]
+    MissingPluginYaml,
 }
 
 impl BundleError {

@@ -1,15 +1,30 @@
-//! Plugin bundles: produce `dist/` from a project's `build` section, pack a
-//! deterministic `.pxp` (zstd tar, `manifest.json` first, `.pxp/checksums.json`),
-//! and unpack one safely into a staging directory under size limits.
+//! Plugin bundles: produce `dist/` from a project (its `build` section, or
+//! the paths a `plugin.yaml` names), pack a deterministic `.pxp` (zstd tar,
+//! descriptor first, `.pxp/checksums.json`), and unpack one, or a PowerX
+//! `package.tar.gz`, safely into a staging directory under size limits.
 //!
 //! Used by the CLI (build, pack) and by Core (unpack, digests). This crate
 //! does not validate manifests beyond loading them through `px-manifest`, and
 //! knows nothing about installing or running plugins.
 //!
+//! # `dist/`
+//!
+//! [`build_project`] chooses how a project becomes `dist/`:
+//! - with a `build` section, [`build_dist`] runs `build.command` and copies
+//!   `build.files`;
+//! - a `plugin.yaml` project without one (a PowerX plugin as it is) gets the
+//!   paths its descriptor names ([`descriptor_files`]);
+//! - a `manifest.json` project without one is installed as it is
+//!   ([`installs_as_is`]); building it writes only `manifest.json`.
+//!
+//! `dist/manifest.json` is always the validated model ([`px_manifest::Manifest::to_dist_json`]),
+//! so a `plugin.yaml` is read once, on the developer's machine.
+//!
 //! # The `.pxp` format
 //!
 //! One zstd frame (level 3, with content checksum) holding a tar stream:
-//! 1. `manifest.json`;
+//! 1. the descriptor: `manifest.json`, or `plugin.yaml` for a tree that has
+//!    no `manifest.json` (a staged PowerX package);
 //! 2. `.pxp/checksums.json`: a JSON object, keys sorted, mapping the path of
 //!    every regular file to its sha256 hex and of every symlink to
 //!    `symlink:<target>` (directories are not listed, nor the file itself);
@@ -20,13 +35,24 @@
 //! the same bytes. Symlinks are kept only when they resolve inside the bundle;
 //! hardlinks, devices, FIFOs and sockets are never packed and never unpacked.
 //! The bundle's digest is the sha256 hex of `.pxp/checksums.json`.
+//!
+//! # The PowerX package format
+//!
+//! A gzip tar (`package.tar.gz`, media type [`PACKAGE_MEDIA_TYPE`]) whose top
+//! folder `payload/` holds `plugin.yaml` and the built files; the same without
+//! the `payload/` prefix is accepted too. [`unpack_package`] strips the prefix
+//! and keeps every guarantee and limit of [`unpack`]; it has no checksum file,
+//! so its digest is computed from what it wrote (the digest [`digest_dir`]
+//! gives for the staged tree).
 
 mod checksums;
 mod command;
+mod descriptor;
 mod dist;
 mod error;
 mod meter;
 mod pack;
+mod package;
 mod paths;
 mod scan;
 mod tree;
@@ -35,6 +61,7 @@ mod unpack;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+pub use descriptor::{DescriptorFiles, Named};
 pub use error::BundleError;
 pub use meter::RATIO_GRACE_BYTES;
 
@@ -42,6 +69,47 @@ pub use meter::RATIO_GRACE_BYTES;
 pub const CHECKSUMS_PATH: &str = ".pxp/checksums.json";
 /// Media type of a `.pxp` upload.
 pub const PXP_MEDIA_TYPE: &str = "application/vnd.powerx.pxp";
+/// Media type of a PowerX `package.tar.gz` upload (`application/x-gzip` is
+/// its older spelling).
+pub const PACKAGE_MEDIA_TYPE: &str = "application/gzip";
+
+/// The two archive formats a plugin arrives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A `.pxp`: zstd tar with checksums.
+    Pxp,
+    /// A PowerX `package.tar.gz`: gzip tar, `payload/plugin.yaml`.
+    Package,
+}
+
+impl Format {
+    /// What the bytes start with, when it is one of the two formats.
+    pub fn sniff(prefix: &[u8]) -> Option<Format> {
+        if prefix.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Format::Pxp)
+        } else if prefix.starts_with(&[0x1f, 0x8b]) {
+            Some(Format::Package)
+        } else {
+            None
+        }
+    }
+
+    /// The media type an upload of this format is sent with.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Pxp => PXP_MEDIA_TYPE,
+            Format::Package => PACKAGE_MEDIA_TYPE,
+        }
+    }
+
+    /// How people call it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Format::Pxp => "a .pxp (zstd tar)",
+            Format::Package => "a PowerX package (gzip tar)",
+        }
+    }
+}
 
 /// A line of output from `build.command`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,8 +182,66 @@ pub fn build_dist(
     dist::build_dist(project_dir, manifest, on_output)
 }
 
+/// Builds `project_dir`'s `dist/` the way its descriptor asks (see the crate
+/// docs): [`build_dist`] for a `build` section, the paths of
+/// [`descriptor_files`] for a `plugin.yaml` without one, else only
+/// `manifest.json`. Returns the `dist/` path; a failed build leaves the old
+/// `dist/` untouched.
+pub fn build_project(
+    project_dir: &Path,
+    loaded: &px_manifest::Loaded,
+    on_output: &mut dyn FnMut(BuildOutput),
+) -> Result<PathBuf, BundleError> {
+    let manifest = &loaded.manifest;
+    if manifest.build.is_none() && from_plugin_yaml(loaded) {
+        dist::build_from_descriptor(project_dir, manifest)
+    } else {
+        dist::build_dist(project_dir, manifest, on_output)
+    }
+}
+
+/// Whether a project is installed as it is, without a `dist/`: a
+/// `manifest.json` project without a `build` section.
+pub fn installs_as_is(loaded: &px_manifest::Loaded) -> bool {
+    loaded.manifest.build.is_none() && !from_plugin_yaml(loaded)
+}
+
+fn from_plugin_yaml(loaded: &px_manifest::Loaded) -> bool {
+    loaded
+        .path
+        .file_name()
+        .is_some_and(|name| name == px_manifest::PLUGIN_YAML_FILE)
+}
+
+/// The paths a `plugin.yaml` project without `build` puts in `dist/`, each at
+/// its own path, from the model and what exists in `project_dir`:
+/// - `runtime.entry` (of a process plugin) and `frontend.admin.process.entry`,
+///   and the first argument of each, when they are paths (start with `.` or
+///   hold a `/`, and are not absolute; `node`, `python3` are commands): the
+///   file, or, when the path goes through a `.output` directory (a Nuxt
+///   build, `node ./web-admin/.output/server/index.mjs`), that whole
+///   directory (`web-admin/.output`);
+/// - `frontend.admin.static_dir`: the directory (under `.output` too: the
+///   whole output);
+/// - `migrations.entry` when it is a path: the file; `migrations.workdir`:
+///   a directory created in `dist/` (empty unless something else is there);
+/// - `config/` when it exists (PowerX plugins read
+///   `POWERX_PLUGIN_CONFIG_DIR=<root>/config`).
+///
+/// A path named twice or inside a copied directory is copied once. A named
+/// path that does not exist (or is a file where a directory is named, or the
+/// reverse) is [`BundleError::NamedPathMissing`], naming the key and how to
+/// build it; a `..` is [`BundleError::SourceOutsideProject`].
+pub fn descriptor_files(
+    project_dir: &Path,
+    manifest: &px_manifest::Manifest,
+) -> Result<DescriptorFiles, BundleError> {
+    descriptor::descriptor_files(project_dir, manifest)
+}
+
 /// Packs `dist` into a deterministic `.pxp` written to `out` (format above),
-/// streaming each file. Refuses a `dist` without a regular `manifest.json`,
+/// streaming each file. Refuses a `dist` without a regular `manifest.json`
+/// or `plugin.yaml`,
 /// with a `.pxp/` directory, a special file, a non-UTF-8 path, or a symlink
 /// resolving outside `dist`; fails with [`BundleError::FileChanged`] if a file
 /// changes between hashing and packing.
@@ -143,8 +269,10 @@ pub fn digest_dir(dist: &Path) -> Result<Summary, BundleError> {
 /// other symlinks, checked again once all entries are in), entries under a
 /// symlinked directory, all hardlinks (whatever their target: `pack` never
 /// writes them), devices, FIFOs and other entry types, duplicates,
-/// `manifest.json` not first, `.pxp/checksums.json` not second, a checksum
+/// a first entry that is not `manifest.json` or `plugin.yaml`, `.pxp/checksums.json` not second, a checksum
 /// mismatch, a file missing from or extra to the checksums, and the limits.
+/// Input that is a gzip tar is [`BundleError::WrongFormat`] (it is a PowerX
+/// package: [`unpack_package`] reads it).
 /// Nothing is ever written through a symlink (files are created with
 /// `O_EXCL | O_NOFOLLOW` in directories this call made). Modes become 0644 or
 /// 0755. `.pxp/checksums.json` is verified but not written, so `staging` ends
@@ -156,4 +284,25 @@ pub fn unpack(
     limits: &Limits,
 ) -> Result<Summary, BundleError> {
     unpack::unpack(input, staging, limits)
+}
+
+/// Unpacks a PowerX `package.tar.gz` read from `input` into `staging` (which
+/// must exist and be empty), with the guarantees and limits of [`unpack`]:
+/// streamed, and refusing `..` or absolute paths, symlinks that leave the
+/// bundle or lie under a symlinked directory, hardlinks, devices, FIFOs and
+/// other entry types, duplicates, too many entries, a file or the total over
+/// the limits, and a compression-ratio bomb.
+///
+/// When the first entry (after a `.` directory) is `payload/` or under it,
+/// every entry must be, and the prefix is stripped; otherwise entries are
+/// taken as they are. The staged tree must then hold a regular `plugin.yaml`
+/// at its root ([`BundleError::MissingPluginYaml`]). There is no checksum
+/// file: the returned digest is that of the staged tree, as [`digest_dir`]
+/// computes it. Input that is zstd is [`BundleError::WrongFormat`].
+pub fn unpack_package(
+    input: &mut dyn Read,
+    staging: &Path,
+    limits: &Limits,
+) -> Result<Summary, BundleError> {
+    package::unpack(input, staging, limits)
 }

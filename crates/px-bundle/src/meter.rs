@@ -1,11 +1,11 @@
-//! Counting readers around the zstd decoder: compressed bytes read below it,
+//! Counting readers around the zstd (or gzip) decoder: compressed bytes read below it,
 //! decompressed bytes produced above it, so bombs are stopped while streaming.
 
 use std::cell::Cell;
 use std::io::{self, Read};
 use std::rc::Rc;
 
-use crate::{BundleError, Limits};
+use crate::{BundleError, Format, Limits};
 
 /// Below this many decompressed bytes the ratio is not checked: tiny bundles
 /// (mostly tar headers and padding) compress far better than any real bomb needs.
@@ -32,10 +32,11 @@ pub(crate) struct Meter {
     max_ratio: u64,
     max_total: u64,
     max_stream: u64,
+    format: Format,
 }
 
 impl Meter {
-    pub(crate) fn new(limits: &Limits) -> Rc<Meter> {
+    pub(crate) fn new(limits: &Limits, format: Format) -> Rc<Meter> {
         let overhead = limits
             .max_entries
             .saturating_mul(OVERHEAD_PER_ENTRY)
@@ -48,6 +49,7 @@ impl Meter {
             max_ratio: limits.max_ratio,
             max_total: limits.max_total_bytes,
             max_stream: limits.max_total_bytes.saturating_add(overhead),
+            format,
         })
     }
 
@@ -63,7 +65,10 @@ impl Meter {
             None if err.kind() == io::ErrorKind::UnexpectedEof || self.input_ended.get() => {
                 BundleError::Truncated
             }
-            None => BundleError::Malformed { source: err },
+            None => match self.format {
+                Format::Pxp => BundleError::Malformed { source: err },
+                Format::Package => BundleError::MalformedPackage { source: err },
+            },
         }
     }
 

@@ -1,6 +1,6 @@
 //! Packing `dist/` into a deterministic `.pxp`.
 //!
-//! Layout: `manifest.json`, then `.pxp/checksums.json`, then every other
+//! Layout: the descriptor (`manifest.json`, else `plugin.yaml`), then `.pxp/checksums.json`, then every other
 //! entry sorted by path (directories before their contents). Headers are GNU
 //! with mtime 0, uid/gid 0, empty owner names, mode 0755 for directories and
 //! executables and 0644 for other files. Symlinks are stored as symlinks
@@ -12,7 +12,6 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
-use px_manifest::MANIFEST_FILE;
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
@@ -35,26 +34,23 @@ pub(crate) fn pack(dist: &Path, out: &mut dyn Write) -> Result<Summary, BundleEr
     encoder.include_checksum(true).map_err(output)?;
     let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, encoder));
 
-    let manifest_exec = scanned
+    let descriptor = scanned.descriptor;
+    let descriptor_exec = scanned
         .items
         .iter()
-        .any(|item| item.rel == MANIFEST_FILE && item.kind == Kind::File { exec: true });
+        .any(|item| item.rel == descriptor && item.kind == Kind::File { exec: true });
     append_file(
         &mut tar,
         dist,
-        MANIFEST_FILE,
-        manifest_exec,
-        &scanned.sums[MANIFEST_FILE],
+        descriptor,
+        descriptor_exec,
+        &scanned.sums[descriptor],
     )?;
     let mut header = normalized_header(EntryType::Regular, 0o644, sums_bytes.len() as u64);
     tar.append_data(&mut header, CHECKSUMS_PATH, sums_bytes.as_slice())
         .map_err(output)?;
 
-    for item in scanned
-        .items
-        .iter()
-        .filter(|item| item.rel != MANIFEST_FILE)
-    {
+    for item in scanned.items.iter().filter(|item| item.rel != descriptor) {
         match &item.kind {
             Kind::Dir => {
                 let mut header = normalized_header(EntryType::Directory, 0o755, 0);

@@ -3,7 +3,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use px_manifest::MANIFEST_FILE;
+use px_manifest::{MANIFEST_FILE, PLUGIN_YAML_FILE};
 use walkdir::WalkDir;
 
 use crate::BundleError;
@@ -29,6 +29,8 @@ pub(crate) struct Item {
 /// A scanned `dist/` with its checksums.
 #[derive(Debug)]
 pub(crate) struct Scanned {
+    /// The entry packed first: `manifest.json`, else `plugin.yaml`.
+    pub(crate) descriptor: &'static str,
     /// Entries sorted by path (so every directory precedes its contents).
     pub(crate) items: Vec<Item>,
     pub(crate) sums: Checksums,
@@ -79,14 +81,17 @@ pub(crate) fn scan(dist: &Path) -> Result<Scanned, BundleError> {
     }
     items.sort_by(|a, b| a.rel.cmp(&b.rel));
 
-    if !items
-        .iter()
-        .any(|item| item.rel == MANIFEST_FILE && matches!(item.kind, Kind::File { .. }))
-    {
-        return Err(BundleError::MissingManifest {
+    let is_file = |name: &str| {
+        items
+            .iter()
+            .any(|item| item.rel == name && matches!(item.kind, Kind::File { .. }))
+    };
+    let descriptor = [MANIFEST_FILE, PLUGIN_YAML_FILE]
+        .into_iter()
+        .find(|name| is_file(name))
+        .ok_or_else(|| BundleError::MissingManifest {
             dir: dist.to_path_buf(),
-        });
-    }
+        })?;
     check_symlinks(&items)?;
 
     let mut sums = Checksums::new();
@@ -106,6 +111,7 @@ pub(crate) fn scan(dist: &Path) -> Result<Scanned, BundleError> {
         }
     }
     Ok(Scanned {
+        descriptor,
         items,
         sums,
         files,
@@ -132,7 +138,7 @@ fn check_symlinks(items: &[Item]) -> Result<(), BundleError> {
 
 /// A symlink target without `.` or empty components (as tar stores it), so
 /// the target recorded in checksums is the one unpacking reads back.
-fn canonical_target(target: &str) -> String {
+pub(crate) fn canonical_target(target: &str) -> String {
     let parts: Vec<&str> = target
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")

@@ -1,4 +1,5 @@
-//! Streaming, defensive unpacking of a `.pxp` into an empty staging directory.
+//! Streaming, defensive unpacking of a `.pxp` into an empty staging directory,
+//! and the [`Writer`] the PowerX package reader (`package.rs`) shares.
 //!
 //! Nothing is ever written through a symlink: every path is checked against an
 //! in-memory model of what this unpack created ([`Tree`]), parents must be
@@ -15,14 +16,14 @@ use std::path::Path;
 use std::rc::Rc;
 
 use nix::fcntl::OFlag;
-use px_manifest::MANIFEST_FILE;
+use px_manifest::{MANIFEST_FILE, PLUGIN_YAML_FILE};
 use sha2::{Digest, Sha256};
 
 use crate::checksums::{self, Checksums};
 use crate::meter::{CountIn, Guard, Meter};
 use crate::paths::{PathFault, is_reserved, normalize};
 use crate::tree::{Fault, Node, ParentFault, Tree};
-use crate::{BundleError, CHECKSUMS_PATH, Limits, Summary};
+use crate::{BundleError, CHECKSUMS_PATH, Format, Limits, Summary};
 
 /// Largest zstd window accepted (16 MiB), bounding decoder memory.
 const WINDOW_LOG_MAX: u32 = 24;
@@ -33,24 +34,58 @@ pub(crate) fn unpack(
     limits: &Limits,
 ) -> Result<Summary, BundleError> {
     check_staging(staging)?;
-    let meter = Meter::new(limits);
+    let mut input = expect_format(input, Format::Pxp)?;
+    let meter = Meter::new(limits, Format::Pxp);
     let malformed = |source| BundleError::Malformed { source };
-    let mut decoder =
-        zstd::stream::read::Decoder::new(CountIn::new(input, meter.clone())).map_err(malformed)?;
+    let mut decoder = zstd::stream::read::Decoder::new(CountIn::new(&mut input, meter.clone()))
+        .map_err(malformed)?;
     decoder.window_log_max(WINDOW_LOG_MAX).map_err(malformed)?;
-    let mut archive = tar::Archive::new(Guard::new(decoder, meter.clone()));
-    let mut unpacker = Unpacker::new(staging, limits, meter.clone());
-    for entry in archive.entries().map_err(|err| meter.classify(err))? {
-        let mut entry = entry.map_err(|err| meter.classify(err))?;
-        unpacker.entry(&mut entry)?;
-    }
-    // Read to the end of the zstd frame: detects truncation after the last
-    // entry and keeps the limits on anything hidden after the archive.
-    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|err| meter.classify(err))?;
+    let mut unpacker = Unpacker::new(Writer::new(staging, limits, meter.clone()));
+    each_entry(decoder, &meter, |entry| unpacker.entry(entry))?;
     unpacker.finish()
 }
 
-fn check_staging(staging: &Path) -> Result<(), BundleError> {
+/// `input` with its first bytes read back in front, refusing the other
+/// format by its magic bytes (so a gzip tar sent as a `.pxp` says so).
+pub(crate) fn expect_format(
+    input: &mut dyn Read,
+    expected: Format,
+) -> Result<impl Read + '_, BundleError> {
+    let mut prefix = [0u8; 4];
+    let mut len = 0;
+    while len < prefix.len() {
+        match input.read(&mut prefix[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(BundleError::Malformed { source }),
+        }
+    }
+    match Format::sniff(&prefix[..len]) {
+        Some(found) if found != expected => Err(BundleError::WrongFormat { found, expected }),
+        _ => Ok(io::Cursor::new(prefix[..len].to_vec()).chain(input)),
+    }
+}
+
+/// Feeds every tar entry of the decompressed stream to `on_entry`, with the
+/// meter's limits over the whole stream, then reads to its end: detects
+/// truncation after the last entry and keeps the limits on anything hidden
+/// after the archive.
+pub(crate) fn each_entry<D: Read>(
+    decoder: D,
+    meter: &Rc<Meter>,
+    mut on_entry: impl FnMut(&mut tar::Entry<'_, Guard<D>>) -> Result<(), BundleError>,
+) -> Result<(), BundleError> {
+    let mut archive = tar::Archive::new(Guard::new(decoder, meter.clone()));
+    for entry in archive.entries().map_err(|err| meter.classify(err))? {
+        let mut entry = entry.map_err(|err| meter.classify(err))?;
+        on_entry(&mut entry)?;
+    }
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|err| meter.classify(err))?;
+    Ok(())
+}
+
+pub(crate) fn check_staging(staging: &Path) -> Result<(), BundleError> {
     let not_empty = || BundleError::StagingNotEmpty {
         path: staging.to_path_buf(),
     };
@@ -61,97 +96,62 @@ fn check_staging(staging: &Path) -> Result<(), BundleError> {
     }
 }
 
+/// The normalized path of an entry, or the refusal of its raw path.
+pub(crate) fn entry_path(raw: &[u8], shown: &str) -> Result<String, BundleError> {
+    normalize(raw).map_err(|fault| match fault {
+        PathFault::DotDot => BundleError::DotDot {
+            path: shown.to_owned(),
+        },
+        PathFault::Absolute => BundleError::AbsolutePath {
+            path: shown.to_owned(),
+        },
+        PathFault::Bad => BundleError::BadPath {
+            path: shown.to_owned(),
+        },
+    })
+}
+
+/// The `.pxp` rules over a [`Writer`]: descriptor first, checksums second,
+/// every file and symlink listed and matching.
 struct Unpacker<'a> {
-    staging: &'a Path,
-    limits: &'a Limits,
-    meter: Rc<Meter>,
-    tree: Tree,
-    entries: u64,
-    files: u64,
-    bytes: u64,
+    out: Writer<'a>,
     /// Parsed `.pxp/checksums.json`, once read.
     expected: Option<Checksums>,
     /// Paths verified against `expected` (or waiting for it, with their value).
     seen: HashSet<String>,
     pending: Vec<(String, String)>,
-    buf: Vec<u8>,
 }
 
 impl<'a> Unpacker<'a> {
-    fn new(staging: &'a Path, limits: &'a Limits, meter: Rc<Meter>) -> Self {
+    fn new(out: Writer<'a>) -> Self {
         Unpacker {
-            staging,
-            limits,
-            meter,
-            tree: Tree::default(),
-            entries: 0,
-            files: 0,
-            bytes: 0,
+            out,
             expected: None,
             seen: HashSet::new(),
             pending: Vec::new(),
-            buf: vec![0; 256 * 1024],
         }
     }
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), BundleError> {
-        self.entries += 1;
-        if self.entries > self.limits.max_entries {
-            return Err(BundleError::TooManyEntries {
-                limit: self.limits.max_entries,
-            });
-        }
+        self.out.count()?;
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).into_owned();
-        let path = normalize(&raw).map_err(|fault| match fault {
-            PathFault::DotDot => BundleError::DotDot {
-                path: shown.clone(),
-            },
-            PathFault::Absolute => BundleError::AbsolutePath {
-                path: shown.clone(),
-            },
-            PathFault::Bad => BundleError::BadPath {
-                path: shown.clone(),
-            },
-        })?;
+        let path = entry_path(&raw, &shown)?;
         let kind = entry.header().entry_type();
-        match self.entries {
-            1 if kind.is_file() && path == MANIFEST_FILE => {}
+        match self.out.entries {
+            1 if kind.is_file() && is_descriptor(&path) => {}
             1 => return Err(BundleError::ManifestNotFirst),
             2 if kind.is_file() && path == CHECKSUMS_PATH => return self.read_checksums(entry),
             2 => return Err(BundleError::MissingChecksums),
             _ if is_reserved(&path) => return Err(BundleError::ExtraFile { path }),
             _ => {}
         }
-
-        if kind.is_file() {
+        if kind.is_file() || kind.is_symlink() {
             self.check_listed(&path)?;
-            let hash = self.write_file(&path, entry)?;
-            self.record(path, hash)
-        } else if kind.is_dir() {
-            self.make_dir(&path)
-        } else if kind.is_symlink() {
-            let target = link_target(entry, &shown)?;
-            self.check_listed(&path)?;
-            self.make_symlink(&path, &target)?;
-            self.record(path, checksums::symlink_value(&target))
-        } else if kind.is_hard_link() {
-            let target = entry
-                .link_name_bytes()
-                .map(|t| String::from_utf8_lossy(&t).into_owned());
-            Err(BundleError::HardLink {
-                path: shown,
-                target: target.unwrap_or_default(),
-            })
-        } else if kind.is_character_special() || kind.is_block_special() {
-            Err(BundleError::Device { path: shown })
-        } else if kind.is_fifo() {
-            Err(BundleError::Fifo { path: shown })
-        } else {
-            Err(BundleError::UnsupportedEntry {
-                path: shown,
-                kind: char::from(kind.as_byte()),
-            })
+        }
+        match self.out.put(&path, &shown, entry)? {
+            Some(value) => self.record(path, value),
+            None => Ok(()),
         }
     }
 
@@ -159,21 +159,7 @@ impl<'a> Unpacker<'a> {
         &mut self,
         entry: &mut tar::Entry<'_, R>,
     ) -> Result<(), BundleError> {
-        let size = entry.size();
-        if size > self.limits.max_file_bytes {
-            return Err(BundleError::FileTooLarge {
-                path: CHECKSUMS_PATH.to_owned(),
-                limit: self.limits.max_file_bytes,
-            });
-        }
-        let mut bytes = Vec::new();
-        entry
-            .take(size)
-            .read_to_end(&mut bytes)
-            .map_err(|err| self.meter.classify(err))?;
-        if bytes.len() as u64 != size {
-            return Err(BundleError::Truncated);
-        }
+        let bytes = self.out.read_small(CHECKSUMS_PATH, entry)?;
         self.expected = Some(checksums::decode(&bytes)?);
         for (path, hash) in std::mem::take(&mut self.pending) {
             self.check_listed(&path)?;
@@ -206,6 +192,150 @@ impl<'a> Unpacker<'a> {
                 Ok(())
             }
         }
+    }
+
+    fn finish(self) -> Result<Summary, BundleError> {
+        match self.out.entries {
+            0 => return Err(BundleError::ManifestNotFirst),
+            1 => return Err(BundleError::MissingChecksums),
+            _ => {}
+        }
+        self.out.check_symlinks()?;
+        let expected = self
+            .expected
+            .expect("checksums are read at the second entry");
+        if let Some(path) = expected.keys().find(|path| !self.seen.contains(*path)) {
+            return Err(BundleError::MissingFile { path: path.clone() });
+        }
+        Ok(Summary {
+            files: self.out.files,
+            bytes: self.out.bytes,
+            digest: checksums::digest(&expected),
+        })
+    }
+}
+
+/// Whether `path` may be a bundle's first entry.
+fn is_descriptor(path: &str) -> bool {
+    path == MANIFEST_FILE || path == PLUGIN_YAML_FILE
+}
+
+/// Writes entries into `staging` with every guarantee that does not depend
+/// on the archive format: limits, entry types, no path through a symlink.
+pub(crate) struct Writer<'a> {
+    staging: &'a Path,
+    limits: &'a Limits,
+    meter: Rc<Meter>,
+    tree: Tree,
+    /// Entries seen so far (counted by [`Writer::count`]).
+    pub(crate) entries: u64,
+    /// Regular files written and their bytes.
+    pub(crate) files: u64,
+    pub(crate) bytes: u64,
+    buf: Vec<u8>,
+}
+
+impl<'a> Writer<'a> {
+    pub(crate) fn new(staging: &'a Path, limits: &'a Limits, meter: Rc<Meter>) -> Self {
+        Writer {
+            staging,
+            limits,
+            meter,
+            tree: Tree::default(),
+            entries: 0,
+            files: 0,
+            bytes: 0,
+            buf: vec![0; 256 * 1024],
+        }
+    }
+
+    /// Counts one more entry against `max_entries`.
+    pub(crate) fn count(&mut self) -> Result<(), BundleError> {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(BundleError::TooManyEntries {
+                limit: self.limits.max_entries,
+            });
+        }
+        Ok(())
+    }
+
+    /// What the tree holds at `path`.
+    pub(crate) fn node(&self, path: &str) -> Option<&Node> {
+        self.tree.get(path)
+    }
+
+    /// Writes the entry at `path` (normalized; `shown` is its raw path for
+    /// errors): a file (returns its sha256 hex), a directory (`None`) or a
+    /// symlink (returns its checksum value); refuses every other type.
+    pub(crate) fn put<R: Read>(
+        &mut self,
+        path: &str,
+        shown: &str,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<Option<String>, BundleError> {
+        let kind = entry.header().entry_type();
+        if kind.is_file() {
+            self.write_file(path, entry).map(Some)
+        } else if kind.is_dir() {
+            self.make_dir(path).map(|()| None)
+        } else if kind.is_symlink() {
+            let target = link_target(entry, shown)?;
+            self.make_symlink(path, &target)?;
+            Ok(Some(checksums::symlink_value(&target)))
+        } else if kind.is_hard_link() {
+            let target = entry
+                .link_name_bytes()
+                .map(|t| String::from_utf8_lossy(&t).into_owned());
+            Err(BundleError::HardLink {
+                path: shown.to_owned(),
+                target: target.unwrap_or_default(),
+            })
+        } else if kind.is_character_special() || kind.is_block_special() {
+            Err(BundleError::Device {
+                path: shown.to_owned(),
+            })
+        } else if kind.is_fifo() {
+            Err(BundleError::Fifo {
+                path: shown.to_owned(),
+            })
+        } else {
+            Err(BundleError::UnsupportedEntry {
+                path: shown.to_owned(),
+                kind: char::from(kind.as_byte()),
+            })
+        }
+    }
+
+    /// Reads a small entry (under `max_file_bytes`) into memory.
+    pub(crate) fn read_small<R: Read>(
+        &mut self,
+        path: &str,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<Vec<u8>, BundleError> {
+        let size = entry.size();
+        if size > self.limits.max_file_bytes {
+            return Err(BundleError::FileTooLarge {
+                path: path.to_owned(),
+                limit: self.limits.max_file_bytes,
+            });
+        }
+        let mut bytes = Vec::new();
+        entry
+            .take(size)
+            .read_to_end(&mut bytes)
+            .map_err(|err| self.meter.classify(err))?;
+        if bytes.len() as u64 != size {
+            return Err(BundleError::Truncated);
+        }
+        Ok(bytes)
+    }
+
+    /// Checks every symlink again now that all entries are in.
+    pub(crate) fn check_symlinks(&self) -> Result<(), BundleError> {
+        self.tree
+            .check_all_symlinks()
+            .map_err(|(path, target, fault)| symlink_error(path, target, fault))
     }
 
     /// Makes the missing parent directories of `path`; refuses a parent that
@@ -323,28 +453,6 @@ impl<'a> Unpacker<'a> {
         self.files += 1;
         self.bytes += written;
         Ok(hex::encode(hasher.finalize()))
-    }
-
-    fn finish(self) -> Result<Summary, BundleError> {
-        match self.entries {
-            0 => return Err(BundleError::ManifestNotFirst),
-            1 => return Err(BundleError::MissingChecksums),
-            _ => {}
-        }
-        self.tree
-            .check_all_symlinks()
-            .map_err(|(path, target, fault)| symlink_error(path, target, fault))?;
-        let expected = self
-            .expected
-            .expect("checksums are read at the second entry");
-        if let Some(path) = expected.keys().find(|path| !self.seen.contains(*path)) {
-            return Err(BundleError::MissingFile { path: path.clone() });
-        }
-        Ok(Summary {
-            files: self.files,
-            bytes: self.bytes,
-            digest: checksums::digest(&expected),
-        })
     }
 }
 

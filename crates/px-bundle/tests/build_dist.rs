@@ -263,3 +263,147 @@ fn a_built_dist_packs_and_unpacks() {
         .mode();
     assert_eq!(mode & 0o777, 0o755);
 }
+
+/// A PowerX-shaped project: plugin.yaml naming a backend, a Nuxt admin
+/// process with its static fallback, migrations, and a config directory.
+const PLUGIN_YAML: &str = "\
+id: com.example.powerx
+name: PowerX shaped
+version: 0.1.0
+runtime:
+  kind: process
+  entry: backend/bin/plugin
+endpoints:
+  http_base_path: /api/v1
+frontend:
+  admin:
+    kind: process
+    process:
+      entry: node
+      args: [\"./web-admin/.output/server/index.mjs\"]
+    static_dir: web-admin/.output/public
+migrations:
+  entry: backend/bin/migrate
+  args: [setup]
+  workdir: ./backend/migrations
+";
+
+fn powerx_project(project: &Path) {
+    write(&project.join("plugin.yaml"), PLUGIN_YAML, 0o644);
+    write(&project.join("backend/bin/plugin"), "#!/bin/sh\n", 0o755);
+    write(&project.join("backend/bin/migrate"), "#!/bin/sh\n", 0o755);
+    write(
+        &project.join("backend/cmd/plugin/main.go"),
+        "package main\n",
+        0o644,
+    );
+    write(
+        &project.join("web-admin/.output/server/index.mjs"),
+        "//\n",
+        0o644,
+    );
+    write(
+        &project.join("web-admin/.output/public/index.html"),
+        "<p>",
+        0o644,
+    );
+    write(&project.join("web-admin/app.vue"), "<template/>", 0o644);
+    write(&project.join("config/app.yaml"), "a: 1\n", 0o644);
+    write(&project.join("README.md"), "# readme\n", 0o644);
+}
+
+#[test]
+fn a_plugin_yaml_project_gets_exactly_what_its_descriptor_names() {
+    let project = tempfile::tempdir().unwrap();
+    powerx_project(project.path());
+    let loaded = px_manifest::load_dir(project.path()).unwrap();
+    let named = px_bundle::descriptor_files(project.path(), &loaded.manifest).unwrap();
+    let paths: Vec<(&str, &str, bool)> = named
+        .copies
+        .iter()
+        .map(|n| (n.path.as_str(), n.key.as_str(), n.dir))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("backend/bin/migrate", "migrations.entry", false),
+            ("backend/bin/plugin", "runtime.entry", false),
+            ("config", "config/", true),
+            ("web-admin/.output", "frontend.admin.process.args[0]", true),
+        ]
+    );
+    assert_eq!(named.dirs, ["backend/migrations"]);
+
+    let dist = px_bundle::build_project(project.path(), &loaded, &mut |_| {}).unwrap();
+    assert_eq!(
+        files(&dist),
+        [
+            "backend/bin/migrate",
+            "backend/bin/plugin",
+            "config/app.yaml",
+            "manifest.json",
+            "web-admin/.output/public/index.html",
+            "web-admin/.output/server/index.mjs",
+        ]
+    );
+    assert!(dist.join("backend/migrations").is_dir());
+    let mode = fs::metadata(dist.join("backend/bin/plugin"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111, "the exec bit is kept");
+    // dist/ is a manifest.json project Core reads as the same model
+    let reread = px_manifest::load_dir(&dist).unwrap();
+    assert_eq!(reread.manifest, loaded.manifest);
+    assert!(!px_bundle::installs_as_is(&loaded));
+}
+
+#[test]
+fn a_missing_named_path_says_which_key_and_how_to_build_it() {
+    let project = tempfile::tempdir().unwrap();
+    powerx_project(project.path());
+    let loaded = px_manifest::load_dir(project.path()).unwrap();
+    px_bundle::build_project(project.path(), &loaded, &mut |_| {}).unwrap();
+    let before = files(&project.path().join("dist"));
+
+    fs::remove_file(project.path().join("backend/bin/plugin")).unwrap();
+    let err = px_bundle::build_project(project.path(), &loaded, &mut |_| {}).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "runtime.entry backend/bin/plugin does not exist: build the backend first \
+         (go build -o backend/bin/plugin ./backend/cmd/plugin)"
+    );
+    assert_eq!(files(&project.path().join("dist")), before, "old dist kept");
+
+    write(
+        &project.path().join("backend/bin/plugin"),
+        "#!/bin/sh\n",
+        0o755,
+    );
+    fs::remove_dir_all(project.path().join("web-admin/.output")).unwrap();
+    let err = px_bundle::build_project(project.path(), &loaded, &mut |_| {}).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "frontend.admin.process.args[0] web-admin/.output does not exist: \
+         build the admin first (npm run build in web-admin)"
+    );
+}
+
+#[test]
+fn a_manifest_json_project_without_build_is_installed_as_it_is() {
+    let project = tempfile::tempdir().unwrap();
+    let text = serde_json::to_string(&json!({
+        "manifest_version": 1,
+        "id": "com.example.asis",
+        "name": "As is",
+        "version": "0.1.0",
+        "runtime": { "kind": "process", "entry": "bin/run" },
+    }))
+    .unwrap();
+    write(&project.path().join("manifest.json"), &text, 0o644);
+    write(&project.path().join("bin/run"), "#!/bin/sh\n", 0o755);
+    let loaded = px_manifest::load_dir(project.path()).unwrap();
+    assert!(px_bundle::installs_as_is(&loaded));
+    let dist = px_bundle::build_project(project.path(), &loaded, &mut |_| {}).unwrap();
+    assert_eq!(files(&dist), ["manifest.json"]);
+}

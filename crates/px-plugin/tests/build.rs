@@ -143,3 +143,46 @@ fn validate_checks_a_built_pxp_like_core_would() {
         .assert()
         .success();
 }
+
+#[test]
+fn a_plugin_yaml_project_builds_exactly_the_files_it_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pxyaml");
+    common::powerx_project(&dir, "0.1.0");
+
+    let output = px_plugin(tmp.path())
+        .args(["build", "pxyaml", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(json_stdout(&output)["plugin_id"], common::POWERX_ID);
+    assert_eq!(
+        common::files_under(&dir.join("dist")),
+        ["backend/bin/plugin", "config/plugin.yaml", "manifest.json"]
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["runtime"]["entry"], "backend/bin/plugin");
+    assert_eq!(manifest["runtime"]["http_base_path"], "/api/v1");
+
+    // the named backend missing: exit 1, the key, and how to build it
+    std::fs::remove_file(dir.join("backend/bin/plugin")).unwrap();
+    let output = px_plugin(tmp.path())
+        .args(["build", "pxyaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "runtime.entry backend/bin/plugin does not exist: build the backend first \
+             (go build -o backend/bin/plugin ./backend/cmd/plugin)"
+        ),
+        "{err}"
+    );
+    assert!(
+        dir.join("dist/backend/bin/plugin").is_file(),
+        "the old dist/ stays"
+    );
+}

@@ -72,12 +72,14 @@ fn status_of(kind: FailureKind) -> StatusCode {
     description = "Permission: `plugin:dev`. Installs a plugin, or hot-reloads it when it is \
         installed, and answers when the new revision is live or has failed. The body is either \
         JSON naming a `dist/` directory on Core's filesystem (under the policy's \
-        `dev.allowed_dirs`) or the raw `.pxp` bytes. Uploads over `dev.max_bundle_bytes` are \
+        `dev.allowed_dirs`), the raw `.pxp` bytes, or a PowerX `package.tar.gz` (gzip tar \
+        whose top folder `payload/` holds `plugin.yaml`) as `application/gzip`. Uploads over `dev.max_bundle_bytes` are \
         refused with 413 before the body is read to the end. 404 when dev mode is off.",
     security(("bearer" = []), ("session" = [])),
     request_body(content(
         (px_api::InstallRequest = "application/json"),
         (super::openapi::PxpBundle = "application/vnd.powerx.pxp"),
+        (super::openapi::PxpBundle = "application/gzip"),
     )),
     responses(
         (status = 200, description = "the new revision is live", body = px_api::InstallReport),
@@ -131,7 +133,7 @@ async fn install_outcome(state: &AppState, headers: &HeaderMap, body: Body) -> I
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if content_type.starts_with(px_api::PXP_CONTENT_TYPE) {
+    if let Some(format) = upload_format(content_type) {
         let max = state.config.policy.dev.max_bundle_bytes;
         let length = headers
             .get(header::CONTENT_LENGTH)
@@ -145,7 +147,9 @@ async fn install_outcome(state: &AppState, headers: &HeaderMap, body: Body) -> I
         }
         let stream = body.into_data_stream().map_err(std::io::Error::other);
         let reader = tokio_util::io::StreamReader::new(stream);
-        return plugins.install(Source::Bundle(Box::pin(reader))).await;
+        return plugins
+            .install(Source::Bundle(format, Box::pin(reader)))
+            .await;
     }
     match read_json::<InstallRequest>(body).await {
         Ok(request) => {
@@ -157,6 +161,21 @@ async fn install_outcome(state: &AppState, headers: &HeaderMap, body: Body) -> I
             px_api::ReasonCode::BadRequest,
             message,
         ),
+    }
+}
+
+/// The archive format an upload's content type names: a `.pxp`, or a
+/// PowerX `package.tar.gz` (`application/gzip`, `application/x-gzip`).
+fn upload_format(content_type: &str) -> Option<px_bundle::Format> {
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    if media.eq_ignore_ascii_case(px_api::PXP_CONTENT_TYPE) {
+        Some(px_bundle::Format::Pxp)
+    } else if media.eq_ignore_ascii_case(px_bundle::PACKAGE_MEDIA_TYPE)
+        || media.eq_ignore_ascii_case("application/x-gzip")
+    {
+        Some(px_bundle::Format::Package)
+    } else {
+        None
     }
 }
 

@@ -309,9 +309,9 @@ impl Manager {
                     .await
                     .map_err(|e| Failure::internal(&anyhow::anyhow!("copy task failed: {e}")))?
             }
-            Source::Bundle(body) => {
+            Source::Bundle(format, body) => {
                 let max = self.config.policy.dev.max_bundle_bytes;
-                receive::unpack_body(body, staging.to_owned(), max).await
+                receive::unpack_body(format, body, staging.to_owned(), max).await
             }
         }
     }

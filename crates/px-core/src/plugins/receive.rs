@@ -1,5 +1,6 @@
 //! The `receive` phase: a directory under `dev.allowed_dirs` copied into
-//! staging, or a `.pxp` upload streamed into `px_bundle::unpack`.
+//! staging, or an upload streamed into `px_bundle::unpack` (a `.pxp`) or
+//! `px_bundle::unpack_package` (a PowerX `package.tar.gz`).
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use px_api::ReasonCode;
-use px_bundle::BundleError;
+use px_bundle::{BundleError, Format};
 use tokio::io::AsyncRead;
 
 use super::run::{Failure, FailureKind};
@@ -17,15 +18,15 @@ use super::run::{Failure, FailureKind};
 pub enum Source {
     /// A `dist/` directory on Core's filesystem.
     Dir(PathBuf),
-    /// A `.pxp` body, read as it arrives.
-    Bundle(Pin<Box<dyn AsyncRead + Send>>),
+    /// An uploaded body in the format its content type names, read as it arrives.
+    Bundle(Format, Pin<Box<dyn AsyncRead + Send>>),
 }
 
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Dir(path) => f.debug_tuple("Dir").field(path).finish(),
-            Source::Bundle(_) => f.write_str("Bundle(..)"),
+            Source::Bundle(format, _) => write!(f, "Bundle({format:?}, ..)"),
         }
     }
 }
@@ -110,9 +111,10 @@ fn copy_tree(root: &Path, from: &Path, to: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Streams a `.pxp` body into `staging` (created here), refusing more than
-/// `max_bytes` read or unpacked. Returns the content digest.
+/// Streams a `.pxp` or PowerX package body into `staging` (created here),
+/// refusing more than `max_bytes` read or unpacked. Returns the content digest.
 pub(crate) async fn unpack_body(
+    format: Format,
     body: Pin<Box<dyn AsyncRead + Send>>,
     staging: PathBuf,
     max_bytes: u64,
@@ -133,7 +135,10 @@ pub(crate) async fn unpack_body(
             max_file_bytes: max_bytes,
             ..px_bundle::Limits::default()
         };
-        px_bundle::unpack(&mut capped, &staging, &limits)
+        match format {
+            Format::Pxp => px_bundle::unpack(&mut capped, &staging, &limits),
+            Format::Package => px_bundle::unpack_package(&mut capped, &staging, &limits),
+        }
     })
     .await
     .map_err(|e| Failure::internal(&anyhow::anyhow!("unpack task failed: {e}")))?;
@@ -149,7 +154,15 @@ pub(crate) async fn unpack_body(
 
 /// A bundle error as a failure: size faults are 413, the rest 422.
 fn bundle_failure(error: &BundleError) -> Failure {
-    let message = error_chain(error);
+    let message = match error {
+        BundleError::WrongFormat { found, expected } => format!(
+            "the body is {}, not {}: send it with Content-Type: {}",
+            found.describe(),
+            expected.describe(),
+            found.media_type()
+        ),
+        error => error_chain(error),
+    };
     match error {
         BundleError::TotalTooLarge { .. }
         | BundleError::FileTooLarge { .. }

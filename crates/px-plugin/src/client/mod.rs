@@ -234,6 +234,18 @@ impl CoreClient {
         self.report(request).await
     }
 
+    /// Uploads a PowerX package (gzip tar) and waits for the install report.
+    pub async fn install_package(
+        &self,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<(StatusCode, InstallReport)> {
+        let request = self
+            .request(reqwest::Method::POST, "/api/plugins/dev/install")
+            .header(reqwest::header::CONTENT_TYPE, px_bundle::PACKAGE_MEDIA_TYPE)
+            .body(bytes);
+        self.report(request).await
+    }
+
     async fn report(&self, request: RequestBuilder) -> anyhow::Result<(StatusCode, InstallReport)> {
         let response = self.send(request).await?;
         let status = response.status();

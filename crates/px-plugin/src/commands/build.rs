@@ -27,7 +27,12 @@ Building twice from the same sources gives byte-identical .pxp files.";
 ///
 /// Validates the manifest, runs its `build.command` in DIR (output streamed,
 /// prefixed with `│`), then fills a fresh DIR/dist/ with manifest.json
-/// (without its `build` section) and the files named by `build.files`. With
+/// (without its `build` section) and the files named by `build.files`. A
+/// plugin.yaml project without a build section (a PowerX plugin as it is)
+/// gets manifest.json (the descriptor as read) and the paths plugin.yaml
+/// names: runtime.entry, the admin process's Nuxt .output or file,
+/// frontend.admin.static_dir, migrations.entry and workdir, and config/;
+/// build those first (go build, npm run build). With
 /// --pxp, packs dist/ into a deterministic .pxp: a zstd-compressed tar with
 /// sha256 checksums, the file Core installs.
 #[derive(Debug, clap::Args)]
@@ -58,7 +63,7 @@ impl Build {
             global.json,
         );
         let mut on_output = |line: BuildOutput| spinner.suspend(|| print_build_line(&line));
-        let dist = px_bundle::build_dist(&self.dir, manifest, &mut on_output);
+        let dist = px_bundle::build_project(&self.dir, &loaded, &mut on_output);
         spinner.finish();
         let dist = dist.with_context(|| format!("building dist/ for {}", manifest.id))?;
 

@@ -1,4 +1,4 @@
-//! `px-plugin install [DIR|FILE.pxp] [--mode dir|upload]`
+//! `px-plugin install [DIR|FILE.pxp|FILE.tar.gz] [--mode dir|upload]`
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,7 @@ Examples:
   px-plugin install                       Build the plugin in . and install it into Core
   px-plugin install hello                 Same for ./hello
   px-plugin install hello-0.1.0.pxp       Upload a bundle
+  px-plugin install package.tar.gz        Upload a PowerX package (gzip tar, payload/plugin.yaml)
   px-plugin install --mode upload         Upload even though Core runs on this machine
   px-plugin install --json                The install report as one JSON object
 
@@ -25,17 +26,20 @@ Exit codes: 0 live, 1 rolled back or rejected, 3 cannot reach Core";
 
 /// Install (or hot-reload) a plugin into Core.
 ///
-/// Given a project directory, builds it first (like `px-plugin build`), then
-/// installs its dist/. When Core runs on this machine, Core reads dist/ in
+/// Given a project directory, builds it first (like `px-plugin build`; a
+/// plugin.yaml project takes the files its descriptor names), then installs
+/// its dist/; a manifest.json project without a build section is installed
+/// as it is. When Core runs on this machine, Core reads dist/ in
 /// place (a directory install; falls back to an upload when Core's policy
-/// does not allow the directory); otherwise the .pxp bundle is uploaded.
+/// does not allow the directory); otherwise the .pxp bundle is uploaded. A
+/// .pxp file or a PowerX package (.tar.gz, .tgz) is uploaded as it is.
 /// Prints the install report: each phase with its time, the outcome, and on
 /// failure the reason with the plugin's last stderr lines.
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Install {
-    /// Plugin project directory, or a .pxp file
-    #[arg(default_value = ".", value_name = "DIR|FILE.pxp")]
+    /// Plugin project directory, a .pxp file, or a PowerX package (.tar.gz, .tgz)
+    #[arg(default_value = ".", value_name = "DIR|FILE.pxp|FILE.tar.gz")]
     pub path: PathBuf,
 
     /// How Core gets the plugin: `dir` (Core reads dist/ on this machine) or
@@ -60,6 +64,8 @@ pub enum Artifact {
     Dir(PathBuf),
     /// A `.pxp` file.
     Pxp(PathBuf),
+    /// A PowerX package: a gzip tar (`.tar.gz`, `.tgz`).
+    Package(PathBuf),
 }
 
 impl Install {
@@ -101,18 +107,22 @@ pub fn check(report: &InstallReport) -> anyhow::Result<()> {
 /// Turns a command-line path into what gets installed, building a project.
 pub fn prepare(path: &Path, global: &Global) -> anyhow::Result<Artifact> {
     if path.is_file() {
+        let name = path.to_string_lossy();
+        if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+            return Ok(Artifact::Package(path.to_owned()));
+        }
         return Ok(Artifact::Pxp(path.to_owned()));
     }
     if !path.exists() {
         return Err(CliError::Usage(format!(
-            "{} does not exist: give a plugin project directory or a .pxp file",
+            "{} does not exist: give a plugin project directory, a .pxp file or a .tar.gz package",
             path.display()
         ))
         .into());
     }
     let loaded = validate::load(path, global)?;
     let manifest = &loaded.manifest;
-    if manifest.build.is_none() {
+    if px_bundle::installs_as_is(&loaded) {
         return Ok(Artifact::Dir(path.to_owned()));
     }
     let spinner = Spinner::start(
@@ -126,7 +136,7 @@ pub fn prepare(path: &Path, global: &Global) -> anyhow::Result<Artifact> {
             }
         })
     };
-    let dist = px_bundle::build_dist(path, manifest, &mut on_output);
+    let dist = px_bundle::build_project(path, &loaded, &mut on_output);
     spinner.finish();
     Ok(Artifact::Dir(dist.with_context(|| {
         format!("building dist/ for {}", manifest.id)
@@ -146,6 +156,11 @@ pub async fn send(
             let bytes =
                 std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             return core.install_pxp(bytes).await;
+        }
+        Artifact::Package(file) => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            return core.install_package(bytes).await;
         }
         Artifact::Dir(dir) => {
             std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?

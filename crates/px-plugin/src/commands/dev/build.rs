@@ -1,7 +1,9 @@
 //! One build. With a `build.command`, `px-plugin build DIR` runs as a child
 //! process in its own process group, so a build still running when new
 //! changes arrive can be killed together with its command; without one, the
-//! files are copied in-process.
+//! files are copied in-process (`build.files`, or what a `plugin.yaml`
+//! names). A `manifest.json` project without a build section is installed
+//! as it is.
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -61,9 +63,9 @@ pub async fn build(
     if previous.as_deref() == Some(hash.as_str()) {
         return BuildEnd::Unchanged;
     }
-    // Without a build section the project directory is installed as it is.
+    // A manifest.json project without a build section is installed as it is.
     if let Ok(loaded) = px_manifest::load_dir(&dir)
-        && loaded.manifest.build.is_none()
+        && px_bundle::installs_as_is(&loaded)
     {
         let built = Built {
             artifact: Artifact::Dir(dir),
@@ -71,20 +73,21 @@ pub async fn build(
         };
         return BuildEnd::Built(built, hash);
     }
-    // Without a build command, building only copies files: done here, at
-    // once (nothing long to cancel). An invalid manifest goes to the child,
-    // which prints its diagnostics.
+    // Without a build command (build.files only, or a plugin.yaml project
+    // that takes the files its descriptor names), building only copies
+    // files: done here, at once (nothing long to cancel). An invalid
+    // manifest goes to the child, which prints its diagnostics.
     if let Ok(loaded) = px_manifest::load_dir(&dir)
         && loaded
             .manifest
             .build
             .as_ref()
-            .is_some_and(|b| b.command.is_none())
+            .is_none_or(|b| b.command.is_none())
     {
         let plugin_id = loaded.manifest.id.clone();
         let project = dir.clone();
         let copied = tokio::task::spawn_blocking(move || {
-            px_bundle::build_dist(&project, &loaded.manifest, &mut |_| {})
+            px_bundle::build_project(&project, &loaded, &mut |_| {})
         })
         .await;
         return match copied {
