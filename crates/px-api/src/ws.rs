@@ -100,6 +100,14 @@ pub struct Me {
     /// Set when the caller is a plugin's own token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_id: Option<String>,
+    /// Core's version (what a plugin's `requires.powerx` is matched against).
+    #[serde(default)]
+    pub core_version: String,
+    /// The PowerX version Core declares it is compatible with (what a
+    /// plugin's `requires.corex`, `plugin.yaml`'s `corex_version`, is
+    /// matched against).
+    #[serde(default)]
+    pub powerx_compat_version: String,
 }
 
 #[cfg(test)]

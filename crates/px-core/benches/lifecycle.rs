@@ -160,8 +160,14 @@ async fn bare_start(spawner: &px_runtime::Spawner, dir: &std::path::Path) -> f64
         })
         .await
         .unwrap();
-    let outcome =
-        px_runtime::wait_healthy(port, "/healthz", Duration::from_secs(10), &process).await;
+    let outcome = px_runtime::wait_healthy(
+        port,
+        "/healthz",
+        Duration::from_secs(10),
+        px_runtime::DEFAULT_PROBE_TIMEOUT,
+        &process,
+    )
+    .await;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     assert!(
         matches!(outcome, px_runtime::HealthOutcome::Healthy(_)),

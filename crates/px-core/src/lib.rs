@@ -36,6 +36,13 @@ pub use store::Store;
 /// Version of this Core, matched against plugins' `requires.powerx`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The version of PowerX (ArtisanCloud's Core, "CoreX") whose plugin contract
+/// this Core implements — the environment it injects, the gateway JWT, the
+/// `/_p/{id}/api` and `/_p/{id}/admin` paths, health — matched against a
+/// plugin's `requires.corex` (`plugin.yaml`'s `corex_version`). Raise it when
+/// Core follows a newer PowerX contract.
+pub const POWERX_COMPAT_VERSION: &str = "0.7.0";
+
 /// Runs a Core on `listener` until `shutdown` resolves, then stops accepting,
 /// lets in-flight requests finish, stops plugins gracefully and returns.
 pub async fn serve(

@@ -30,7 +30,9 @@ pub struct DevPolicy {
     pub plugin_ids: Vec<String>,
     /// Largest accepted bundle, in bytes.
     pub max_bundle_bytes: u64,
-    /// Longest wait for a new revision to become healthy, in milliseconds.
+    /// Longest wait for a new revision's process to become healthy (its
+    /// startup budget: `health.timeout_ms` never goes past it), in
+    /// milliseconds; 30 s by default, as PowerX's own Core allows.
     pub health_timeout_ms: u64,
     /// How long a new revision is watched for crashes after the swap, in milliseconds.
     pub probation_ms: u64,
@@ -95,7 +97,7 @@ impl Default for DevPolicy {
             allowed_dirs: vec![PathBuf::from("~")],
             plugin_ids: vec!["*".to_owned()],
             max_bundle_bytes: 268_435_456,
-            health_timeout_ms: 15_000,
+            health_timeout_ms: 30_000,
             probation_ms: 3_000,
             liveness: LivenessPolicy::default(),
         }

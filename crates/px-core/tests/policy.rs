@@ -52,7 +52,7 @@ audit:
 fn missing_keys_take_defaults() {
     let policy = parse("dev:\n  enabled: true\n").unwrap();
     assert!(policy.dev.enabled);
-    assert_eq!(policy.dev.health_timeout_ms, 15_000);
+    assert_eq!(policy.dev.health_timeout_ms, 30_000);
     assert_eq!(policy.roles, Policy::default().roles);
 }
 

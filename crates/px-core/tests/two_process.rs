@@ -99,6 +99,20 @@ async fn both_processes_serve_and_their_logs_say_which() {
         (200, Some("admin")),
         "{admin}"
     );
+    // like PowerX, the admin server gets the full path and the prefix it is under
+    assert_eq!(admin["path"], format!("/_p/{HELLO}/admin/"), "{admin}");
+    assert_eq!(admin["prefix"], format!("/_p/{HELLO}/admin"), "{admin}");
+    let response = core
+        .authed(
+            core.client
+                .get(format!("{}/_p/{HELLO}/admin/headers", core.url)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let headers: Value = response.json().await.unwrap();
+    assert_eq!(headers["x-forwarded-prefix"], format!("/_p/{HELLO}/admin"));
     let (status, api) = core.proxy(HELLO, "/").await;
     assert_eq!(status, 404, "the backend has no HELLO_ROLE: {api}");
     let (status, api) = core.proxy(HELLO, "/hello").await;
@@ -116,9 +130,14 @@ async fn both_processes_serve_and_their_logs_say_which() {
             m["process"] == process && m["message"].as_str().unwrap_or("").starts_with(line)
         })
     };
-    assert!(tagged("admin", "GET / "), "{logs}");
+    assert!(
+        tagged("admin", &format!("GET /_p/{HELLO}/admin/ ")),
+        "{logs}"
+    );
     assert!(tagged("backend", "GET /hello "), "{logs}");
     assert!(!tagged("admin", "GET /hello "), "{logs}");
+    // its health probe goes to the process directly, at its health path
+    assert!(tagged("admin", "GET /healthz "), "{logs}");
     assert!(pid_of("admin", core.data.path()).is_some());
     assert!(pid_of("backend", core.data.path()).is_some());
 
@@ -223,4 +242,16 @@ async fn the_admin_pages_fall_back_to_static_files_while_the_process_is_down() {
         text, index,
         "admin.static_dir serves while the process is down"
     );
+    // with a single-page app's deep links
+    let response = core
+        .authed(
+            core.client
+                .get(format!("{}/_p/{HELLO}/admin/templates/crud", core.url)),
+        )
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().await.unwrap(), index);
 }

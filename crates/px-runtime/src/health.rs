@@ -14,8 +14,9 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::{HealthOutcome, Process, RuntimeError};
 
-/// Time allowed for one probe (connect, send, status line).
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time allowed for one probe (connect, send, status line) when the plugin
+/// does not say.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// First pause between attempts; doubles up to [`MAX_INTERVAL`].
 const FIRST_INTERVAL: Duration = Duration::from_millis(2);
 /// Longest pause between attempts.
@@ -30,13 +31,19 @@ pub fn pick_port() -> io::Result<u16> {
 }
 
 /// One `GET http://127.0.0.1:{port}{path}`; returns the HTTP status code,
-/// whatever it is. Gives up after 2 s.
-pub async fn probe_health(port: u16, path: &str) -> Result<u16, RuntimeError> {
-    probe(port, path, PROBE_TIMEOUT).await
+/// whatever it is. Gives up after `probe_timeout`.
+pub async fn probe_health(
+    port: u16,
+    path: &str,
+    probe_timeout: Duration,
+) -> Result<u16, RuntimeError> {
+    probe(port, path, probe_timeout).await
 }
 
 /// Polls `GET http://127.0.0.1:{port}{path}` until it answers 2xx, the
-/// process exits, or `limit` has passed. The first attempt is immediate, then
+/// process exits, or `limit` (the startup deadline) has passed. Each probe
+/// may take `probe_timeout` (never past the deadline): one that hangs is
+/// given up and the next one sent. The first attempt is immediate, then
 /// pauses start at 2 ms and double up to 10 ms, so polling adds about
 /// 5 ms on average to a plugin's own start time (a refused connect costs
 /// tens of microseconds).
@@ -44,6 +51,7 @@ pub async fn wait_healthy(
     port: u16,
     path: &str,
     limit: Duration,
+    probe_timeout: Duration,
     process: &Process,
 ) -> HealthOutcome {
     let start = Instant::now();
@@ -60,7 +68,7 @@ pub async fn wait_healthy(
         }
         tokio::select! {
             status = process.exited() => return HealthOutcome::Exited(status),
-            answer = probe(port, path, (deadline - now).min(PROBE_TIMEOUT)) => match answer {
+            answer = probe(port, path, (deadline - now).min(probe_timeout)) => match answer {
                 Ok(code) if (200..300).contains(&code) => {
                     return HealthOutcome::Healthy(start.elapsed());
                 }

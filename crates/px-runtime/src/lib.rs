@@ -52,7 +52,7 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use health::{pick_port, probe_health, wait_healthy};
+pub use health::{DEFAULT_PROBE_TIMEOUT, pick_port, probe_health, wait_healthy};
 pub use leftover::{Leftover, kill_leftover_group, start_time};
 pub use logs::{MAX_LINE_BYTES, bounded_sink};
 pub use process::Process;

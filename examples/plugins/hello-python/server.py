@@ -7,10 +7,15 @@ streams as the plugin's logs.
 HELLO_MODE (set in runtime.env) makes it misbehave on purpose, for tests and
 for trying Core's rollback: exit, never_listen, unhealthy, unhealthy_after:<ms>
 (healthy at first, then /healthz answers 500), crash_after:<ms>,
-ignore_term, fork_child (starts a long-lived helper process).
+ignore_term, fork_child (starts a long-lived helper process),
+boot_after:<ms> (a slow boot: listens only after <ms>), slow_health:<ms>
+(the first /healthz is answered only after <ms>, later ones at once),
+hang_health_after:<ms> (from <ms> after start, /healthz never answers).
 
 HELLO_ROLE, when set, makes GET / answer with it (e.g. `admin` when the
-same server runs as a revision's admin process).
+same server runs as a revision's admin process). Like PowerX's admin
+servers, it is then reached at its full path (`/_p/<id>/admin/...`) and
+strips the X-Forwarded-Prefix Core sends.
 """
 
 import json
@@ -29,6 +34,14 @@ CONFIG = json.loads(os.environ.get("PX_PLUGIN_CONFIG") or "{}")
 MODE = os.environ.get("HELLO_MODE", "")
 ROLE = os.environ.get("HELLO_ROLE")
 STARTED = time.monotonic()
+HEALTH_PROBES = 0
+
+
+def mode_ms(name):
+    """The <ms> of HELLO_MODE=<name>:<ms>, in seconds, or None."""
+    if MODE.startswith(name + ":"):
+        return int(MODE.split(":", 1)[1]) / 1000
+    return None
 
 
 def unhealthy():
@@ -54,12 +67,28 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
+        global HEALTH_PROBES
         path, _, query = self.path.partition("?")
+        prefix = self.headers.get("X-Forwarded-Prefix", "")
+        if ROLE and prefix and (path == prefix or path.startswith(prefix + "/")):
+            path = path[len(prefix):] or "/"
         if path == "/healthz":
+            HEALTH_PROBES += 1
+            hang_after = mode_ms("hang_health_after")
+            if mode_ms("slow_health") and HEALTH_PROBES == 1:
+                time.sleep(mode_ms("slow_health"))
+            elif hang_after is not None and time.monotonic() - STARTED > hang_after:
+                time.sleep(3600)
             sick = unhealthy()
             self.answer(500 if sick else 200, {"ok": not sick})
         elif path == "/" and ROLE:
-            self.answer(200, {"role": ROLE, "version": VERSION, "revision": int(REVISION)})
+            self.answer(200, {
+                "role": ROLE,
+                "version": VERSION,
+                "revision": int(REVISION),
+                "path": self.path,
+                "prefix": prefix,
+            })
         elif path == "/hello":
             self.answer(200, {
                 "message": CONFIG.get("greeting", "hello"),
@@ -109,6 +138,9 @@ def main():
             os._exit(7)
 
         threading.Thread(target=crash, daemon=True).start()
+    if mode_ms("boot_after"):
+        print(f"hello: booting for {mode_ms('boot_after') * 1000:.0f} ms", flush=True)
+        time.sleep(mode_ms("boot_after"))
     if MODE == "fork_child":
         helper = subprocess.Popen(["sleep", "600"])
         print(f"hello: started helper process {helper.pid}", flush=True)

@@ -5,11 +5,23 @@ mod store_args;
 mod tokens;
 mod users;
 
+use std::sync::LazyLock;
+
 use clap::{Parser, Subcommand};
+
+/// What `powerx --version` prints after the name: Core's version and the
+/// PowerX version whose plugin contract it implements.
+static VERSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} (PowerX-compatible {})",
+        px_core::VERSION,
+        px_core::POWERX_COMPAT_VERSION
+    )
+});
 
 /// PowerX Core: the server that runs plugins, with its Admin UI.
 #[derive(Debug, Parser)]
-#[command(name = "powerx", version, about, long_about = None)]
+#[command(name = "powerx", version = VERSION.as_str(), about, long_about = None)]
 #[command(
     after_help = "Examples:\n  powerx serve --dev                     run Core with the dev API on\n  powerx users add alice --role plugin-developer\n  powerx tokens create --user alice      print a new API token for alice"
 )]

@@ -19,7 +19,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     path = "/api/me",
     tag = "session",
     description = "Permission: any valid credential. The caller's name and effective permissions \
-        (a plugin token answers `plugin:<id>` and its plugin id).",
+        (a plugin token answers `plugin:<id>` and its plugin id), Core's version and the PowerX \
+        version it is compatible with (what `corex_version` is matched against).",
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "the caller", body = px_api::Me),
@@ -31,5 +32,7 @@ async fn me(caller: Caller) -> Json<px_api::Me> {
         actor: caller.actor,
         permissions: caller.permissions,
         plugin_id: caller.plugin_id,
+        core_version: crate::VERSION.to_owned(),
+        powerx_compat_version: crate::POWERX_COMPAT_VERSION.to_owned(),
     })
 }

@@ -119,7 +119,21 @@ fn check_entry(dir: &Path, field: &str, entry: &str) -> Result<(), Failure> {
     }
 }
 
-/// Checks `requires.powerx`, the dependencies (installed, active, in range),
+/// `range` (the manifest field `field`) matches `version`, which `host` names.
+fn host_matches(field: &str, range: &str, version: &str, host: &str) -> Result<(), Failure> {
+    let req = semver::VersionReq::parse(range)
+        .map_err(|e| Failure::conflict(format!("{field} {range:?} is not a semver range: {e}")))?;
+    let version_parsed = semver::Version::parse(version).expect("Core's versions are semver");
+    if req.matches(&version_parsed) {
+        Ok(())
+    } else {
+        Err(Failure::conflict(format!(
+            "{field} {range} does not match {host} ({version})"
+        )))
+    }
+}
+
+/// Checks `requires.powerx` and `requires.corex`, the dependencies (installed, active, in range),
 /// and permission key collisions with every other plugin. Routes cannot
 /// collide (each plugin owns `/_p/<id>/` and ids are unique), nor can menu
 /// ids: they are scoped to their plugin.
@@ -127,19 +141,17 @@ pub(crate) fn resolve(
     manifest: &Manifest,
     others: &[std::sync::Arc<Handle>],
 ) -> Result<(), Failure> {
-    if let Some(range) = manifest.requires.as_ref().and_then(|r| r.powerx.as_deref()) {
-        let req = semver::VersionReq::parse(range).map_err(|e| {
-            Failure::conflict(format!(
-                "requires.powerx {range:?} is not a semver range: {e}"
-            ))
-        })?;
-        let core = semver::Version::parse(crate::VERSION).expect("the crate version is semver");
-        if !req.matches(&core) {
-            return Err(Failure::conflict(format!(
-                "requires.powerx {range} does not match this Core ({})",
-                crate::VERSION
-            )));
-        }
+    let requires = manifest.requires.as_ref();
+    if let Some(range) = requires.and_then(|r| r.powerx.as_deref()) {
+        host_matches("requires.powerx", range, crate::VERSION, "this Core")?;
+    }
+    if let Some(range) = requires.and_then(|r| r.corex.as_deref()) {
+        host_matches(
+            "requires.corex (corex_version)",
+            range,
+            crate::POWERX_COMPAT_VERSION,
+            "the PowerX version this Core is compatible with",
+        )?;
     }
     for (dep, range) in &manifest.dependencies {
         let req = semver::VersionReq::parse(range).map_err(|e| {
@@ -201,6 +213,20 @@ mod tests {
         assert!(id_allowed("com.acme.hello", &["com.acme.*".to_owned()]));
         assert!(!id_allowed("org.other.x", &["com.acme.*".to_owned()]));
         assert!(!id_allowed("org.other.x", &[]));
+    }
+
+    #[test]
+    fn host_versions() {
+        assert!(host_matches("requires.corex", ">=0.1.0", "0.7.0", "PowerX").is_ok());
+        let refused = host_matches("requires.corex", ">=1.0.0", "0.7.0", "PowerX").unwrap_err();
+        assert_eq!(refused.code, ReasonCode::DependencyConflict);
+        assert_eq!(
+            refused.message,
+            "requires.corex >=1.0.0 does not match PowerX (0.7.0)"
+        );
+        let bad = host_matches("requires.corex", "one", "0.7.0", "PowerX").unwrap_err();
+        assert_eq!(bad.code, ReasonCode::DependencyConflict);
+        assert!(semver::Version::parse(crate::POWERX_COMPAT_VERSION).is_ok());
     }
 
     #[test]

@@ -355,7 +355,10 @@ fn record_pid(paths: &Paths, id: &str, process: &Process) {
 }
 
 /// Waits for one process's health; on failure the reason says why (the
-/// caller stops the revision's processes).
+/// caller stops the revision's processes). The startup budget is the
+/// process's `health.timeout_ms`, never more than the policy's
+/// `dev.health_timeout_ms`; each probe within it may take
+/// `health.probe_timeout_ms` (default [`px_runtime::DEFAULT_PROBE_TIMEOUT`]).
 pub(crate) async fn await_health(
     spec: &LaunchSpec<'_>,
     started: &Started,
@@ -364,7 +367,10 @@ pub(crate) async fn await_health(
     let (role, process) = (started.role, &started.process);
     let health = spec.health(role);
     let limit = Duration::from_millis(health.timeout_ms.min(policy_timeout_ms));
-    let outcome = px_runtime::wait_healthy(started.port, &health.path, limit, process).await;
+    let probe = health
+        .probe_timeout_ms
+        .map_or(px_runtime::DEFAULT_PROBE_TIMEOUT, Duration::from_millis);
+    let outcome = px_runtime::wait_healthy(started.port, &health.path, limit, probe, process).await;
     let (code, message) = match outcome {
         HealthOutcome::Healthy(_) => return Ok(()),
         HealthOutcome::Exited(status) => (

@@ -1,5 +1,6 @@
 //! Keeping stable revisions running (SPEC §3.3): each live instance has a
-//! watcher that waits for its exit and probes it at its `health.interval_ms`;
+//! watcher that waits for its exit and probes it at its `health.interval_ms`,
+//! each probe within `health.probe_timeout_ms` (default: the interval);
 //! an exit, or `dev.liveness.failures` failed probes in a row, reaches the
 //! plugin's task as [`Msg::Failed`], which restarts it with exponential
 //! backoff (100 ms doubling to 10 s) that grows with the crashes of the last
@@ -40,6 +41,9 @@ async fn watch(running: &Running, started: &Started, failures: u32) -> Option<Re
     let (role, process) = (started.role, &started.process);
     let health = launch::health(manifest, role);
     let interval = Duration::from_millis(health.interval_ms.max(1));
+    let probe_timeout = health
+        .probe_timeout_ms
+        .map_or(interval, |ms| Duration::from_millis(ms.max(1)));
     let reason = |code, message| Reason {
         code,
         message: launch::named(manifest, role, message),
@@ -59,7 +63,8 @@ async fn watch(running: &Running, started: &Started, failures: u32) -> Option<Re
         if running.backend.is_retired() {
             return None;
         }
-        let answer = match px_runtime::probe_health(started.port, &health.path).await {
+        let probe = px_runtime::probe_health(started.port, &health.path, probe_timeout);
+        let answer = match probe.await {
             Ok(code) if (200..300).contains(&code) => {
                 failed = 0;
                 continue;

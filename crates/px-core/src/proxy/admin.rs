@@ -3,7 +3,8 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::Uri;
+use axum::http::header::{self, HeaderMap};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
@@ -17,8 +18,10 @@ use crate::state::AppState;
 
 /// OpenAPI description shared by the three admin routes.
 const ADMIN_DOC: &str = "Permission: `plugin:read`. The running revision's admin process \
-    (`admin.process`, forwarded below `/` like the API, with `X-PX-User`), or, when it has none \
-    or it is down, the files of its `admin.static_dir` (`index.html` for a directory).";
+    (`admin.process`, forwarded at the full path `/_p/{id}/admin/…` with \
+    `X-Forwarded-Prefix: /_p/{id}/admin` and `X-PX-User`), or, when it has none or it is down, \
+    the files of its `admin.static_dir` (`index.html` for a directory, and for a GET or HEAD of \
+    a path that is no file, has no extension and accepts HTML: single-page apps).";
 
 /// The plugin's Admin pages: the index.
 #[utoipa::path(
@@ -115,7 +118,10 @@ async fn serve(
             "plugin {id} has no admin pages"
         )));
     };
-    let _ = path;
+    // `path` is the part below the prefix, percent-decoded by the router
+    if path.split(['/', '\\']).any(|segment| segment == "..") {
+        return Err(ApiError::not_found(format!("no such file: {path}")));
+    }
     let (mut parts, body) = request.into_parts();
     // the raw (still percent-encoded) path below the prefix; ServeDir
     // decodes it, resolves it below `dir` and refuses `..`
@@ -123,14 +129,69 @@ async fn serve(
     let raw = parts.uri.path();
     let below = raw.strip_prefix(prefix.as_str()).unwrap_or("/");
     let below = if below.is_empty() { "/" } else { below };
+    let page = is_page_request(&parts.method, &path, &parts.headers);
     parts.uri = below
         .parse::<Uri>()
         .map_err(|_| ApiError::bad_request("bad path"))?;
-    let request = Request::from_parts(parts, body);
-    let response = ServeDir::new(dir)
-        .append_index_html_on_directories(true)
-        .oneshot(request)
+    let (method, headers) = (parts.method.clone(), parts.headers.clone());
+    let files = ServeDir::new(dir).append_index_html_on_directories(true);
+    let response = files
+        .clone()
+        .oneshot(Request::from_parts(parts, body))
         .await
         .map_err(ApiError::internal)?;
+    if response.status() != StatusCode::NOT_FOUND || !page {
+        return Ok(response.map(Body::new).into_response());
+    }
+    // a single-page app's deep link: its own router reads the path
+    let mut index = Request::new(Body::empty());
+    *index.method_mut() = method;
+    *index.uri_mut() = Uri::from_static("/index.html");
+    *index.headers_mut() = headers;
+    let response = files.oneshot(index).await.map_err(ApiError::internal)?;
     Ok(response.map(Body::new).into_response())
+}
+
+/// Whether a request that found no file gets the app's `index.html`: a GET
+/// or HEAD of a path without a file extension (an asset stays 404) whose
+/// `Accept` is empty or takes HTML.
+fn is_page_request(method: &Method, path: &str, headers: &HeaderMap) -> bool {
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let extension = std::path::Path::new(last).extension().is_some();
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let html = accept.trim().is_empty() || accept.contains("text/html") || accept.contains("*/*");
+    (method == Method::GET || method == Method::HEAD) && !extension && html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn deep_links_are_pages_and_assets_are_not() {
+        let html = accept("text/html,application/xhtml+xml;q=0.9");
+        assert!(is_page_request(&Method::GET, "templates/crud", &html));
+        assert!(is_page_request(&Method::HEAD, "templates/crud", &html));
+        assert!(is_page_request(&Method::GET, "x", &HeaderMap::new()));
+        assert!(is_page_request(&Method::GET, "x/", &accept("*/*")));
+        assert!(!is_page_request(
+            &Method::GET,
+            "x",
+            &accept("application/json")
+        ));
+        assert!(!is_page_request(&Method::GET, "_nuxt/app.js", &html));
+        assert!(!is_page_request(&Method::GET, "logo.svg", &html));
+        assert!(!is_page_request(&Method::POST, "templates/crud", &html));
+    }
 }

@@ -80,7 +80,8 @@ fn add_token(upstream: &mut HeaderMap, backend: &Backend, caller: &auth::Caller)
 
 /// OpenAPI description shared by the proxy routes.
 const PROXY_DOC: &str = "Permission: none from Core; the plugin decides. Reverse proxy to the \
-        plugin's `http_base_path` (any method; bodies stream both ways). The caller's \
+        plugin's `http_base_path` (any method; bodies stream both ways); a path that already \
+        starts with the base path, or with its version part after `/api`, is not doubled. The caller's \
         `Authorization` and cookies are not forwarded; when the caller is signed in, Core adds \
         `X-PX-User`, `X-PX-Permissions` and `Authorization: Bearer <JWT>` signed HS256 with the \
         plugin's own `POWERX_SECURITY_JWT_SECRET` (stripping any such headers the caller sent, \
@@ -164,7 +165,8 @@ pub(super) async fn rest(
 pub(super) enum Upstream {
     /// `/_p/{id}/api/*` → the backend, below its `http_base_path`.
     Api,
-    /// `/_p/{id}/admin/*` → the admin process, below `/`.
+    /// `/_p/{id}/admin/*` → the admin process, at the full path (PowerX
+    /// builds admin servers with `/_p/<id>/admin/` as their base URL).
     Admin,
 }
 
@@ -219,9 +221,9 @@ pub(super) async fn to_plugin(
             Err(RouteMiss::NoBackend) => return unavailable(&id),
         };
         let backend = guard.backend();
-        let (port, base) = match to {
-            Upstream::Api => (backend.port, backend.base_path.as_str()),
-            Upstream::Admin => (backend.admin_port, "/"),
+        let port = match to {
+            Upstream::Api => backend.port,
+            Upstream::Admin => backend.admin_port,
         };
         let Some(port) = port else {
             return match to {
@@ -232,7 +234,10 @@ pub(super) async fn to_plugin(
                 Upstream::Admin => unavailable(&id),
             };
         };
-        let path = join(base, &below);
+        let path = match to {
+            Upstream::Api => api_path(&backend.base_path, &below),
+            Upstream::Admin => admin_path(&prefix, &below),
+        };
         let uri = match query.as_deref() {
             Some(q) => format!("http://127.0.0.1:{port}{path}?{q}"),
             None => format!("http://127.0.0.1:{port}{path}"),
@@ -274,6 +279,43 @@ fn unavailable(id: &str) -> Response {
         format!("plugin {id} has no running revision"),
     )
     .into_response()
+}
+
+/// The backend's path for `/_p/{id}/api<below>` (`below` raw, starting with
+/// `/` or empty): `below` under the `http_base_path` `base`, except that a
+/// `below` that already starts with the base, or with its version part
+/// after `/api` (PowerX admin UIs call `/_p/<id>/api/v1/…` for `/api/v1`),
+/// is not doubled. Prefixes match whole segments: `/v10` is not `/v1`.
+fn api_path(base: &str, below: &str) -> String {
+    let trimmed = base.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return join(base, below);
+    }
+    let version = trimmed.strip_prefix("/api").filter(|v| v.starts_with('/'));
+    let tail = [Some(trimmed), version]
+        .into_iter()
+        .flatten()
+        .find_map(|prefix| below_segments(below, prefix));
+    match tail {
+        Some(tail) => format!("{trimmed}{tail}"),
+        None => join(base, below),
+    }
+}
+
+/// What follows `prefix` in `path` when `path` starts with its whole segments.
+fn below_segments<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    let tail = path.strip_prefix(prefix)?;
+    (tail.is_empty() || tail.starts_with('/')).then_some(tail)
+}
+
+/// The admin process's path for `<prefix><below>`: the full path, as PowerX
+/// forwards it (the bare prefix as `<prefix>/`, the base URL it was built for).
+fn admin_path(prefix: &str, below: &str) -> String {
+    if below.is_empty() {
+        format!("{prefix}/")
+    } else {
+        format!("{prefix}{below}")
+    }
 }
 
 /// `base` joined with the raw rest of the path (which starts with `/` or is empty).
@@ -392,6 +434,43 @@ mod tests {
         assert_eq!(join("/api", "/x/y"), "/api/x/y");
         assert_eq!(join("/api/", "/x"), "/api/x");
         assert_eq!(join("/api", ""), "/api");
+    }
+
+    #[test]
+    fn api_paths_do_not_double_the_base() {
+        let base = "/api/v1";
+        assert_eq!(api_path(base, "/v1/notes"), "/api/v1/notes");
+        assert_eq!(api_path(base, "/notes"), "/api/v1/notes");
+        assert_eq!(api_path(base, "/api/v1/notes"), "/api/v1/notes");
+        assert_eq!(api_path(base, "/v1"), "/api/v1");
+        assert_eq!(api_path(base, "/v1/"), "/api/v1/");
+        assert_eq!(api_path(base, "/api/v1"), "/api/v1");
+        assert_eq!(api_path(base, ""), "/api/v1");
+        assert_eq!(api_path("/api/v1/", "/v1/notes"), "/api/v1/notes");
+        // whole segments only
+        assert_eq!(api_path(base, "/v10/notes"), "/api/v1/v10/notes");
+        assert_eq!(api_path(base, "/api/v10"), "/api/v1/api/v10");
+        assert_eq!(api_path(base, "/api/notes"), "/api/v1/api/notes");
+        // a base without `/api` is de-duplicated whole; `/api` alone has no version part
+        assert_eq!(api_path("/v1", "/v1/notes"), "/v1/notes");
+        assert_eq!(api_path("/api", "/api/notes"), "/api/notes");
+        assert_eq!(api_path("/api", "/notes"), "/api/notes");
+        assert_eq!(api_path("/apix/v1", "/x/v1"), "/apix/v1/x/v1");
+        // the root base is a plain join
+        assert_eq!(api_path("/", "/v1/notes"), "/v1/notes");
+        assert_eq!(api_path("/", "/api/notes"), "/api/notes");
+        assert_eq!(api_path("/", ""), "/");
+    }
+
+    #[test]
+    fn admin_paths_keep_the_prefix() {
+        let prefix = "/_p/a.b/admin";
+        assert_eq!(admin_path(prefix, ""), "/_p/a.b/admin/");
+        assert_eq!(admin_path(prefix, "/"), "/_p/a.b/admin/");
+        assert_eq!(
+            admin_path(prefix, "/_nuxt/app.js"),
+            "/_p/a.b/admin/_nuxt/app.js"
+        );
     }
 
     #[test]

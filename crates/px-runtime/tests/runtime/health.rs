@@ -1,6 +1,11 @@
 use std::time::{Duration, Instant};
 
-use px_runtime::{HealthOutcome, RuntimeError, Spawner, pick_port, probe_health, wait_healthy};
+use px_runtime::{
+    DEFAULT_PROBE_TIMEOUT, HealthOutcome, RuntimeError, Spawner, pick_port, probe_health,
+    wait_healthy,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 use super::{collecting_spec, sh};
 
@@ -36,7 +41,14 @@ async fn healthy_plugin_is_detected_fast() {
         .await
         .unwrap();
 
-    let outcome = wait_healthy(port, "/healthz", Duration::from_secs(10), &process).await;
+    let outcome = wait_healthy(
+        port,
+        "/healthz",
+        Duration::from_secs(10),
+        DEFAULT_PROBE_TIMEOUT,
+        &process,
+    )
+    .await;
     let HealthOutcome::Healthy(waited) = outcome else {
         panic!("{outcome:?}")
     };
@@ -44,17 +56,36 @@ async fn healthy_plugin_is_detected_fast() {
         "python http.server healthy {waited:?} after polling began ({:?} after spawn)",
         spawned.elapsed()
     );
-    assert_eq!(probe_health(port, "/healthz").await.unwrap(), 200);
-    assert_eq!(probe_health(port, "/other").await.unwrap(), 404);
+    assert_eq!(
+        probe_health(port, "/healthz", DEFAULT_PROBE_TIMEOUT)
+            .await
+            .unwrap(),
+        200
+    );
+    assert_eq!(
+        probe_health(port, "/other", DEFAULT_PROBE_TIMEOUT)
+            .await
+            .unwrap(),
+        404
+    );
 
     // polling a healthy plugin costs about one request
     let start = Instant::now();
-    let again = wait_healthy(port, "/healthz", Duration::from_secs(1), &process).await;
+    let again = wait_healthy(
+        port,
+        "/healthz",
+        Duration::from_secs(1),
+        DEFAULT_PROBE_TIMEOUT,
+        &process,
+    )
+    .await;
     assert!(matches!(again, HealthOutcome::Healthy(_)), "{again:?}");
     println!("one health probe of a live plugin: {:?}", start.elapsed());
 
     process.stop(Duration::from_secs(5)).await;
-    let error = probe_health(port, "/healthz").await.unwrap_err();
+    let error = probe_health(port, "/healthz", DEFAULT_PROBE_TIMEOUT)
+        .await
+        .unwrap_err();
     assert!(matches!(error, RuntimeError::Probe { .. }), "{error:?}");
 }
 
@@ -66,7 +97,14 @@ async fn never_listening_times_out() {
     let port = pick_port().unwrap();
 
     let start = Instant::now();
-    let outcome = wait_healthy(port, "/healthz", Duration::from_millis(300), &process).await;
+    let outcome = wait_healthy(
+        port,
+        "/healthz",
+        Duration::from_millis(300),
+        DEFAULT_PROBE_TIMEOUT,
+        &process,
+    )
+    .await;
     assert_eq!(outcome, HealthOutcome::TimedOut { last_status: None });
     let took = start.elapsed();
     assert!(
@@ -85,7 +123,14 @@ async fn unhealthy_answers_time_out_with_the_last_status() {
         .await
         .unwrap();
 
-    let outcome = wait_healthy(port, "/healthz", Duration::from_secs(3), &process).await;
+    let outcome = wait_healthy(
+        port,
+        "/healthz",
+        Duration::from_secs(3),
+        DEFAULT_PROBE_TIMEOUT,
+        &process,
+    )
+    .await;
     assert_eq!(
         outcome,
         HealthOutcome::TimedOut {
@@ -103,11 +148,82 @@ async fn exiting_plugin_is_reported_at_once() {
     let port = pick_port().unwrap();
 
     let start = Instant::now();
-    let outcome = wait_healthy(port, "/healthz", Duration::from_secs(30), &process).await;
+    let outcome = wait_healthy(
+        port,
+        "/healthz",
+        Duration::from_secs(30),
+        DEFAULT_PROBE_TIMEOUT,
+        &process,
+    )
+    .await;
     let HealthOutcome::Exited(status) = outcome else {
         panic!("{outcome:?}")
     };
     assert_eq!(status.code(), Some(7));
     assert!(start.elapsed() < Duration::from_secs(5));
     assert_eq!(process.last_stderr(5), ["boom"]);
+}
+
+/// A listener on a free port that accepts every connection; the first
+/// `hang` of them are held open unanswered, the others get `200`.
+async fn hanging_then_healthy(hang: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            if held.len() < hang {
+                held.push(stream);
+                continue;
+            }
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_hanging_probe_is_given_up_after_the_probe_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, _) = sh("exec sleep 30", dir.path());
+    let process = Spawner::new().spawn(spec).await.unwrap();
+    let port = hanging_then_healthy(1).await;
+
+    // the first probe hangs: the second one, 200 ms later, answers
+    let start = Instant::now();
+    let outcome = wait_healthy(
+        port,
+        "/healthz",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        &process,
+    )
+    .await;
+    let took = start.elapsed();
+    assert!(matches!(outcome, HealthOutcome::Healthy(_)), "{outcome:?}");
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+
+    // a single probe that hangs fails at its own timeout
+    let port = hanging_then_healthy(usize::MAX).await;
+    let start = Instant::now();
+    let error = probe_health(port, "/healthz", Duration::from_millis(150))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RuntimeError::Probe { .. }), "{error:?}");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(150) && took < Duration::from_secs(1),
+        "{took:?}"
+    );
+    process.stop(Duration::from_secs(1)).await;
 }
