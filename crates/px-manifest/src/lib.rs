@@ -20,10 +20,11 @@
 //!    `manifest_version` = 1, the id pattern [`ID_PATTERN`] and at most
 //!    [`ID_MAX_LEN`] characters, permission keys [`PERMISSION_PATTERN`],
 //!    `health.path` / `http_base_path` / menu paths absolute, `health.timeout_ms` ≥ 1);
-//! 3. the SDK rules the schema cannot say: `version` is semver; `requires.powerx`
-//!    and `dependencies` values are semver ranges; dependency ids are valid ids and
-//!    not the plugin itself; menu ids are unique; a menu's `permission` is declared
-//!    in `permissions`; no permission key twice; `admin.static_dir` is relative
+//! 3. the SDK rules the schema cannot say: `version` is semver; `requires.powerx`,
+//!    `requires.corex` and `dependencies` values are semver ranges; dependency ids are valid ids and
+//!    not the plugin itself; menu ids are unique across the menu tree (children
+//!    included); every key of a menu's `permission` is declared in `permissions`;
+//!    no permission key twice (in `manifest.json`); `admin.static_dir` is relative
 //!    without `..` and, when a base directory is given, is a directory there;
 //!    `runtime.entry` is required for `kind: "process"` and, for `kind: "static"`,
 //!    ignored with a warning; `runtime.env` names are `[A-Za-z_][A-Za-z0-9_]*`;
@@ -31,15 +32,19 @@
 //!
 //! # `plugin.yaml`
 //!
-//! PowerX's descriptor is mapped onto the same model (e.g. `runtime.health.http` →
-//! `runtime.health.path`, `timeout: 15s` → `timeout_ms: 15000`,
+//! PowerX's descriptor is mapped onto the same model (the full table is in the
+//! `yaml` module) and then validated the same way; diagnostics name the YAML
+//! keys. E.g. `runtime.health.http` → `runtime.health.path`, `timeout: 3s` (one
+//! probe) → `probe_timeout_ms: 3000` with a 30 s startup budget,
 //! `endpoints.http_base_path` → `runtime.http_base_path`, `frontend.admin` →
-//! `admin`, `rbac.resources[] × actions` → `permissions` `resource:action`) and
-//! then validated the same way; diagnostics name the YAML keys. Runtime kinds
-//! `process`/`binary`/`exec` mean `process`, `static`/`none` mean `static`; without
-//! a kind, a plugin with `runtime.entry` is a process, else static. Fields this
-//! project does not use are warnings, never errors. Scalars follow YAML 1.2:
-//! `yes`, `no`, `N` are strings.
+//! `admin` with nested menus, all declared `required_policies` and titles per
+//! locale from the i18n files, `permissions[]` / `rbac.resources[]` `{resource,
+//! actions}` → `permissions` `resource:action` (merged), `dependencies.requires`
+//! → `dependencies`, `corex_version` → `requires.corex`. [`parse_plugin_yaml`]'s
+//! and [`load_dir`]'s directory is where `catalogs` (`plugin.d/*.yaml`) and i18n
+//! files are read. PowerX sections that are read but not acted on are silent;
+//! only what the author could act on is a warning, never an error; what cannot
+//! work is an error. Scalars follow YAML 1.2: `yes`, `no`, `N` are strings.
 
 mod fault;
 mod model;
@@ -193,7 +198,8 @@ pub fn parse_json(
 
 /// Parses PowerX `plugin.yaml` text into the same model (see the crate docs for
 /// the mapping); fields this project does not use become warnings. `path` and
-/// `base_dir` work as in [`parse_json`].
+/// `base_dir` work as in [`parse_json`]; `base_dir` is also where `catalogs`
+/// and i18n files are read (without it, they are not).
 pub fn parse_plugin_yaml(
     text: &str,
     path: &Path,
@@ -206,6 +212,23 @@ pub fn parse_plugin_yaml(
             diagnostics: vec![syntax],
         }),
     }
+}
+
+/// The `id` and `version` of a manifest that may not validate, when they can
+/// still be read as strings: `text` is `manifest.json`, or `plugin.yaml` when
+/// `path` ends in `.yaml` or `.yml`.
+pub fn identity(text: &str, path: &Path) -> (Option<String>, Option<String>) {
+    let is_yaml = path
+        .extension()
+        .is_some_and(|ext| ext == "yaml" || ext == "yml");
+    let document = if is_yaml {
+        yaml::parse(text).ok().map(|root| root.value.to_json())
+    } else {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        serde_json::from_str::<serde_json::Value>(text).ok()
+    };
+    let field = |name: &str| document.as_ref()?.get(name)?.as_str().map(str::to_owned);
+    (field("id"), field("version"))
 }
 
 /// The JSON Schema of `manifest.json` v1, generated from [`Manifest`].

@@ -154,6 +154,26 @@ fn json_failures_are_json_too() {
 }
 
 #[test]
+fn json_failure_of_a_plugin_yaml_names_its_id_and_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("powerx");
+    std::fs::create_dir(&dir).unwrap();
+    let yaml = "id: com.example.plugins.refused\nname: Refused\nversion: 0.3.0\nruntime:\n  entry: backend/bin/plugin\n  health:\n    http: healthz\n";
+    std::fs::write(dir.join("plugin.yaml"), yaml).unwrap();
+    let output = px_plugin(tmp.path())
+        .args(["--json", "validate", "powerx"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json_stdout(&output);
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["plugin_id"], "com.example.plugins.refused");
+    assert_eq!(report["version"], "0.3.0");
+    assert_eq!(report["diagnostics"][0]["pointer"], "/runtime/health/http");
+    assert_eq!(report["diagnostics"][0]["line"], 7);
+}
+
+#[test]
 fn errors_print_their_causes() {
     let tmp = tempfile::tempdir().unwrap();
     new_project(tmp.path(), "hello", "static");

@@ -156,14 +156,11 @@ fn load_as(dir: &Path, shown: Option<&Path>, global: &Global) -> anyhow::Result<
     }
 }
 
-/// `id` and `version` from an invalid manifest, when they can still be read.
+/// `id` and `version` from an invalid manifest (`manifest.json` or
+/// `plugin.yaml`), when they can still be read.
 fn best_effort_identity(path: &Path) -> (Option<String>, Option<String>) {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return (None, None);
-    };
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return (None, None);
-    };
-    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    (field("id"), field("version"))
+    match std::fs::read_to_string(path) {
+        Ok(text) => px_manifest::identity(&text, path),
+        Err(_) => (None, None),
+    }
 }

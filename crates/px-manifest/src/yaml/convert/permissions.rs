@@ -39,8 +39,10 @@ const NOT_ACTED_ON: &[&str] = &[
 #[derive(Default)]
 struct Collected {
     out: Vec<Value>,
-    /// key → (list it came from, its source pointer, index in `out`).
-    seen: HashMap<String, (&'static str, String, usize)>,
+    /// key → its index in `out`.
+    seen: HashMap<String, usize>,
+    /// (list, key) → the source pointer and line of its first occurrence in that list.
+    listed: HashMap<(&'static str, String), (String, usize)>,
 }
 
 /// One permission about to be added.
@@ -203,20 +205,21 @@ impl Converter {
     /// Adds a permission; a key already found is merged into the first one
     /// (a warning when both are in the same list).
     fn add(&mut self, list: &'static str, found: Found<'_>, collected: &mut Collected) {
-        if let Some((first_list, first_source, at)) = collected.seen.get(&found.key) {
-            let at = *at;
-            if *first_list == list {
-                let line = self
-                    .map
-                    .locate(&format!("/permissions/{at}"), crate::fault::Anchor::Value)
-                    .1
-                    .line;
-                let message = format!(
-                    "duplicate permission {} is ignored (first at {first_source}, line {line})",
-                    Value::from(found.key.as_str())
-                );
-                self.warning(&found.source, found.at, message);
-            } else if let Some((node, source, text)) = found.description {
+        let in_list = (list, found.key.clone());
+        if let Some((first_source, line)) = collected.listed.get(&in_list) {
+            let message = format!(
+                "duplicate permission {} is ignored (first at {first_source}, line {line})",
+                Value::from(found.key.as_str())
+            );
+            self.warning(&found.source, found.at, message);
+            return;
+        }
+        let line = self.place(found.at).0.line;
+        collected
+            .listed
+            .insert(in_list, (found.source.clone(), line));
+        if let Some(&at) = collected.seen.get(&found.key) {
+            if let Some((node, source, text)) = found.description {
                 let permission = &mut collected.out[at];
                 if permission.get("description").is_none() {
                     self.record(
@@ -241,6 +244,6 @@ impl Converter {
             permission.insert("description".to_owned(), Value::from(text));
         }
         collected.out.push(Value::Object(permission));
-        collected.seen.insert(found.key, (list, found.source, at));
+        collected.seen.insert(found.key, at);
     }
 }
