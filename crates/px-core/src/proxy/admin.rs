@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::Uri;
+use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
@@ -127,10 +127,18 @@ async fn serve(
         .parse::<Uri>()
         .map_err(|_| ApiError::bad_request("bad path"))?;
     let request = Request::from_parts(parts, body);
-    let response = ServeDir::new(dir)
+    let mut response = ServeDir::new(dir)
         .append_index_html_on_directories(true)
         .oneshot(request)
         .await
         .map_err(ApiError::internal)?;
+    // a directory without its `/` redirects to it: below the prefix again
+    if let Some(location) = response.headers().get(header::LOCATION)
+        && let Ok(location) = location.to_str()
+        && location.starts_with('/')
+        && let Ok(value) = HeaderValue::try_from(format!("{prefix}{location}"))
+    {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
     Ok(response.map(Body::new).into_response())
 }
