@@ -9,7 +9,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use admin_support::http::{add_user, login, page, page_in};
+use admin_support::http::{add_user, login, page, page_in, raw};
 use admin_support::{Browser, Driver};
 use common::{Core, Options};
 use reqwest::StatusCode;
@@ -241,6 +241,18 @@ async fn nested_translated_and_gated_menus_over_http() {
         )),
         "{html}"
     );
+
+    // a menu path naming a folder of the static admin: its redirect to the
+    // folder's `/` stays below the plugin's prefix (the frame would 404)
+    let response = raw()
+        .get(format!("{}/_p/{MENUS}/admin/templates/edit", core.url))
+        .header("cookie", &ada)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    let location = &response.headers()[reqwest::header::LOCATION];
+    assert_eq!(location, &format!("/_p/{MENUS}/admin/templates/edit/"));
 
     // a reader of templates: no editor (the child alone goes, its parent stays), no audit
     let rita = login(&core, "rita", "rita-pass").await;
