@@ -222,7 +222,13 @@
     if (html === null) return;
     const fresh = new DOMParser().parseFromString(html, "text/html").querySelector(".sidebar nav");
     const current = document.querySelector(".sidebar nav");
-    if (fresh && current) current.replaceWith(document.importNode(fresh, true));
+    if (!fresh || !current) return;
+    // menu groups the user opened or closed stay that way
+    const open = new Map([...current.querySelectorAll("details[data-menu]")].map((d) => [d.dataset.menu, d.open]));
+    for (const d of fresh.querySelectorAll("details[data-menu]")) {
+      if (open.has(d.dataset.menu)) d.open = open.get(d.dataset.menu);
+    }
+    current.replaceWith(document.importNode(fresh, true));
   }, 150);
 
   // Lifecycle events after which the sidebar and the alerts may have changed.

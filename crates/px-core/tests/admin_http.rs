@@ -1,89 +1,13 @@
 //! Admin over plain HTTP (no browser): sessions, redirects, CSRF on forms,
 //! permissions enforced by the server whatever the page shows, assets.
 
+mod admin_support;
 mod common;
 
+use admin_support::http::{FormBody, add_user, csrf_of, login, page, raw};
 use common::{Core, HELLO};
 use reqwest::StatusCode;
-use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
-
-/// `application/x-www-form-urlencoded` bodies (reqwest's `form` feature is off).
-trait FormBody {
-    fn form_body(self, pairs: &[(&str, &str)]) -> Self;
-}
-
-impl FormBody for reqwest::RequestBuilder {
-    fn form_body(self, pairs: &[(&str, &str)]) -> Self {
-        let encode = |s: &str| {
-            s.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        };
-        let body: Vec<String> = pairs
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect();
-        self.header("content-type", "application/x-www-form-urlencoded")
-            .body(body.join("&"))
-    }
-}
-
-/// A client that keeps no cookies and follows no redirects.
-fn raw() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn add_user(core: &Core, name: &str, role: &str, password: &str) {
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        core.data.path().join("powerx.db").display()
-    );
-    let store = px_core::Store::connect(&url).await.unwrap();
-    store.add_user(name, role, Some(password)).await.unwrap();
-}
-
-/// Logs in through the form; returns the `px_session=…` cookie pair.
-async fn login(core: &Core, name: &str, password: &str) -> String {
-    let response = raw()
-        .post(format!("{}/admin/login", core.url))
-        .form_body(&[
-            ("name", name),
-            ("password", password),
-            ("next", "/admin/guide"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(response.headers()[LOCATION], "/admin/guide");
-    let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
-    cookie.split(';').next().unwrap().to_owned()
-}
-
-async fn page(core: &Core, cookie: &str, path: &str) -> (StatusCode, String) {
-    let response = raw()
-        .get(format!("{}{path}", core.url))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
-/// The CSRF token a page renders into its `<meta>`.
-fn csrf_of(html: &str) -> String {
-    let start = html.find("name=\"csrf-token\" content=\"").unwrap() + 27;
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
-}
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION};
 
 #[tokio::test]
 async fn pages_need_a_session_and_forms_need_the_csrf_token() {

@@ -111,8 +111,8 @@ fn choice<T: FromStr<Err = UnknownValue>>(text: &str) -> Result<Option<T>, Strin
 }
 
 async fn page(State(state): State<AppState>, who: Signed, Query(f): Query<Filters>) -> Response {
-    if !who.0.can("audit:read") {
-        let message = format!("{} lacks the audit:read permission", who.0.actor);
+    if !who.caller.can("audit:read") {
+        let message = format!("{} lacks the audit:read permission", who.caller.actor);
         return error_page(&state, &who, StatusCode::FORBIDDEN, message).await;
     }
     let mut problem = None;

@@ -14,7 +14,8 @@ use axum::response::Response;
 use axum::routing::get;
 
 use super::Signed;
-use super::layout::{Layout, entry_href, error_page, plugin_menus, render};
+use super::layout::{Layout, error_page, plugin_menus, render};
+use super::nav::{Access, access, entry_href, plugin_tree};
 use super::view::{PluginView, RevisionView};
 use crate::state::AppState;
 
@@ -40,7 +41,17 @@ struct DetailPage {
     layout: Layout,
     s: Status,
     description: String,
-    entry: Option<String>,
+    entry: Option<OpenLink>,
+}
+
+/// The "open" button: the plugin's first entry the user may see.
+#[derive(Debug, Clone)]
+struct OpenLink {
+    href: String,
+    /// The entry's title in the user's language; empty when no menu points there.
+    title: String,
+    /// The locale of `title` when translated.
+    lang: Option<String>,
 }
 
 #[derive(Template)]
@@ -54,8 +65,8 @@ async fn load(
     who: &Signed,
     id: &str,
 ) -> Result<(Status, px_api::PluginDetail), Response> {
-    if !who.0.can("plugin:read") {
-        let message = format!("{} lacks the plugin:read permission", who.0.actor);
+    if !who.caller.can("plugin:read") {
+        let message = format!("{} lacks the plugin:read permission", who.caller.actor);
         return Err(error_page(state, who, StatusCode::FORBIDDEN, message).await);
     }
     let detail = match state.plugins.detail(id).await {
@@ -88,7 +99,7 @@ async fn load(
         plugin: PluginView::from(summary),
         revisions,
         stale,
-        can_dev: state.config.dev && who.0.can("plugin:dev"),
+        can_dev: state.config.dev && who.caller.can("plugin:dev"),
     };
     Ok((status, detail))
 }
@@ -99,12 +110,25 @@ async fn page(State(state): State<AppState>, who: Signed, Path(id): Path<String>
         Err(response) => return response,
     };
     let has_admin = detail.manifest.pointer("/admin/static_dir").is_some();
-    let entry = plugin_menus(&detail.manifest)
+    // the first entry the sidebar shows for this plugin
+    let menus = plugin_menus(&detail.manifest);
+    let entry = plugin_tree(&menus, &id, &s.plugin.name, who.viewer())
         .into_iter()
-        .filter(|m| m.permission.iter().all(|p| who.0.can(p)))
-        .min_by_key(|m| m.order.unwrap_or(0))
-        .map(|m| entry_href(&id, &m.path))
-        .or_else(|| has_admin.then(|| entry_href(&id, "/")));
+        .next()
+        .map(|m| OpenLink {
+            href: m.href,
+            title: m.title,
+            lang: m.lang,
+        })
+        .or_else(|| {
+            // no menu the user may see: the admin's root, unless a menu refuses it
+            let root_open = matches!(access(&menus, "/", who.viewer()), Access::Open(_));
+            (has_admin && root_open).then(|| OpenLink {
+                href: entry_href(&id, "/"),
+                title: String::new(),
+                lang: None,
+            })
+        });
     let title = s.plugin.name.clone();
     let page = DetailPage {
         layout: Layout::new(&state, &who, "plugins", &title).await,

@@ -19,7 +19,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use super::Signed;
-use super::layout::{Layout, entry_href, error_page, plugin_menus, render};
+use super::layout::{Layout, error_page, plugin_menus, render};
+use super::nav::{Access, access, entry_href};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -56,8 +57,8 @@ async fn path(
 }
 
 async fn show(State(state): State<AppState>, who: Signed, id: String, path: String) -> Response {
-    if !who.0.can("plugin:read") {
-        let message = format!("{} lacks the plugin:read permission", who.0.actor);
+    if !who.caller.can("plugin:read") {
+        let message = format!("{} lacks the plugin:read permission", who.caller.actor);
         return error_page(&state, &who, StatusCode::FORBIDDEN, message).await;
     }
     let detail = match state.plugins.detail(&id).await {
@@ -81,17 +82,20 @@ async fn show(State(state): State<AppState>, who: Signed, id: String, path: Stri
     }
     let path = format!("/{path}");
     let menus = plugin_menus(&detail.manifest);
-    let menu = menus
-        .iter()
-        .find(|m| m.path == path || m.path.trim_end_matches('/') == path.trim_end_matches('/'));
-    if let Some(permission) = menu.and_then(|m| m.permission.iter().find(|p| !who.0.can(p))) {
-        let message = format!("{} lacks the {permission} permission", who.0.actor);
-        return error_page(&state, &who, StatusCode::FORBIDDEN, message).await;
-    }
+    let menu = match access(&menus, &path, who.viewer()) {
+        Access::Open(menu) => menu,
+        Access::Refused(permission) => {
+            let message = format!("{} lacks the {permission} permission", who.caller.actor);
+            return error_page(&state, &who, StatusCode::FORBIDDEN, message).await;
+        }
+    };
     let href = entry_href(&id, &path);
-    let title = match menu {
-        Some(m) => format!("{} · {}", detail.summary.name, m.title),
-        None => detail.summary.name.clone(),
+    let name = &detail.summary.name;
+    let title = match menu.map(|m| who.viewer().title(m).0) {
+        Some(title) if !title.trim().eq_ignore_ascii_case(name.trim()) => {
+            format!("{name} · {title}")
+        }
+        _ => name.clone(),
     };
     let revision = detail.summary.revision.unwrap_or_default();
     let page = EntryPage {

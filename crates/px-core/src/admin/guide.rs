@@ -63,7 +63,7 @@ async fn guide(state: &AppState, who: &Signed, token: Option<String>, name: Stri
             .collect(),
         token,
         token_name: name,
-        can_dev: who.0.can("plugin:dev"),
+        can_dev: who.caller.can("plugin:dev"),
     }
 }
 
@@ -91,18 +91,26 @@ async fn create_token(
         "" => "admin-guide".to_owned(),
         name => name.chars().take(64).collect(),
     };
-    match state.store.create_user_token(&who.0.actor, &name).await {
+    match state
+        .store
+        .create_user_token(&who.caller.actor, &name)
+        .await
+    {
         Ok(token) => {
             let entry = AuditEntry {
                 reason: Some(format!("personal token {name:?} created in Admin")),
-                ..AuditEntry::new(&who.0.actor, AuditAction::TokenCreate, AuditResult::Success)
+                ..AuditEntry::new(
+                    &who.caller.actor,
+                    AuditAction::TokenCreate,
+                    AuditResult::Success,
+                )
             };
             crate::audit::write(&state.store, entry).await;
             let page = guide(&state, &who, Some(token), name).await;
             render(StatusCode::OK, &page)
         }
         Err(e) => {
-            tracing::error!("creating a token for {}: {e:#}", who.0.actor);
+            tracing::error!("creating a token for {}: {e:#}", who.caller.actor);
             let page = guide(&state, &who, None, name).await;
             render(StatusCode::INTERNAL_SERVER_ERROR, &page)
         }

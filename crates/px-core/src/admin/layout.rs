@@ -8,22 +8,8 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::Signed;
 use super::assets;
+use super::nav::{self, NavMenu, NavRow};
 use crate::state::AppState;
-
-/// One plugin menu entry in the sidebar.
-#[derive(Debug, Clone)]
-pub struct NavMenu {
-    /// Plugin the entry belongs to.
-    pub plugin_id: String,
-    /// Plugin display name.
-    pub plugin_name: String,
-    /// Entry title.
-    pub title: String,
-    /// Admin URL of the entry (`/admin/p/<id><path>`).
-    pub href: String,
-    /// Whether it is the page being shown.
-    pub active: bool,
-}
 
 /// The frame around every page.
 #[derive(Debug, Clone)]
@@ -46,7 +32,8 @@ pub struct Layout {
     pub can_audit: bool,
     /// The user may use the dev API (and dev mode is on).
     pub can_dev: bool,
-    /// Plugin menus the user may see.
+    /// Plugin menus the user may see (top-level entries of every plugin,
+    /// sorted together; each with its own tree below).
     pub menus: Vec<NavMenu>,
     /// Messages of the alerts that are firing.
     pub alerts: Vec<String>,
@@ -57,7 +44,7 @@ pub struct Layout {
 impl Layout {
     /// The frame for `caller` on a page of `section`.
     pub async fn new(state: &AppState, who: &Signed, section: &'static str, title: &str) -> Layout {
-        let caller = &who.0;
+        let caller = &who.caller;
         Layout {
             title: title.to_owned(),
             section,
@@ -85,19 +72,23 @@ impl Layout {
         }
     }
 
-    /// Marks the sidebar entry with this href as the current page.
+    /// Marks the sidebar entry with this href as the current page, and
+    /// opens the groups it is in.
     pub fn activate(mut self, href: &str) -> Layout {
-        for menu in &mut self.menus {
-            menu.active = menu.href == href;
-        }
+        nav::activate(&mut self.menus, href);
         self
+    }
+
+    /// The sidebar's plugin menus in document order.
+    pub fn nav_rows(&self) -> Vec<NavRow<'_>> {
+        nav::rows(&self.menus)
     }
 }
 
-/// The `admin.menus` of every installed plugin whose `permission` the user holds.
+/// The `admin.menus` trees of every installed plugin, as the user may see
+/// them; top-level entries of all plugins sorted together.
 pub async fn menus(state: &AppState, who: &Signed) -> Vec<NavMenu> {
-    let caller = &who.0;
-    if !caller.can("plugin:read") {
+    if !who.caller.can("plugin:read") {
         return Vec::new();
     }
     let Ok(list) = state.plugins.list().await else {
@@ -108,24 +99,16 @@ pub async fn menus(state: &AppState, who: &Signed) -> Vec<NavMenu> {
         let Ok(Some(detail)) = state.plugins.detail(&plugin.id).await else {
             continue;
         };
-        for menu in plugin_menus(&detail.manifest) {
-            if menu.permission.iter().any(|p| !caller.can(p)) {
-                continue;
-            }
-            entries.push((
-                menu.order.unwrap_or(0),
-                NavMenu {
-                    href: entry_href(&plugin.id, &menu.path),
-                    plugin_id: plugin.id.clone(),
-                    plugin_name: plugin.name.clone(),
-                    title: menu.title,
-                    active: false,
-                },
-            ));
-        }
+        let menus = plugin_menus(&detail.manifest);
+        entries.extend(nav::plugin_tree(
+            &menus,
+            &plugin.id,
+            &plugin.name,
+            who.viewer(),
+        ));
     }
-    entries.sort_by(|a, b| (a.0, &a.1.title).cmp(&(b.0, &b.1.title)));
-    entries.into_iter().map(|(_, m)| m).collect()
+    nav::sort(&mut entries);
+    entries
 }
 
 /// The `admin.menus` of a manifest (as served in `PluginDetail.manifest`).
@@ -134,16 +117,6 @@ pub fn plugin_menus(manifest: &serde_json::Value) -> Vec<px_manifest::Menu> {
         .pointer("/admin/menus")
         .and_then(|m| serde_json::from_value(m.clone()).ok())
         .unwrap_or_default()
-}
-
-/// Admin URL of a plugin page: `/admin/p/<id>` + the menu path.
-pub fn entry_href(plugin_id: &str, path: &str) -> String {
-    let path = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("/{path}")
-    };
-    format!("/admin/p/{plugin_id}{path}")
 }
 
 /// Renders a page, or a plain 500 when the template fails.

@@ -38,12 +38,12 @@ struct PluginRows {
 }
 
 async fn load(state: &AppState, who: &Signed) -> Result<Vec<PluginView>, Response> {
-    if !who.0.can("plugin:read") {
+    if !who.caller.can("plugin:read") {
         return Err(error_page(
             state,
             who,
             StatusCode::FORBIDDEN,
-            format!("{} lacks the plugin:read permission", who.0.actor),
+            format!("{} lacks the plugin:read permission", who.caller.actor),
         )
         .await);
     }

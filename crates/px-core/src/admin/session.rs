@@ -6,17 +6,33 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::language::Languages;
+use super::nav::Viewer;
 use crate::auth::{self, Caller};
 use crate::state::AppState;
 
-/// A signed-in Admin user (session cookie only; bearer tokens are for the API).
+/// A signed-in Admin user (session cookie only; bearer tokens are for the API)
+/// and the languages their browser asks for.
 #[derive(Debug, Clone)]
-pub struct Signed(pub Caller);
+pub struct Signed {
+    /// The user and their permissions.
+    pub caller: Caller,
+    /// From the request's `Accept-Language`.
+    pub languages: Languages,
+}
 
 impl Signed {
     /// The session's CSRF token.
     pub fn csrf(&self) -> &str {
-        self.0.csrf.as_deref().unwrap_or_default()
+        self.caller.csrf.as_deref().unwrap_or_default()
+    }
+
+    /// Who is looking, for the plugins' menus.
+    pub fn viewer(&self) -> Viewer<'_> {
+        Viewer {
+            caller: &self.caller,
+            languages: &self.languages,
+        }
     }
 
     /// Whether a form's `csrf` field matches the session.
@@ -55,7 +71,10 @@ impl FromRequestParts<AppState> for Signed {
         };
         only_cookie.insert(header::COOKIE, cookie);
         match auth::caller_for_headers(state, &only_cookie).await {
-            Ok(Some(caller)) if caller.csrf.is_some() => Ok(Signed(caller)),
+            Ok(Some(caller)) if caller.csrf.is_some() => Ok(Signed {
+                caller,
+                languages: Languages::from_headers(&parts.headers),
+            }),
             Ok(_) => Err(to_login()),
             Err(e) => Err(e.into_response()),
         }

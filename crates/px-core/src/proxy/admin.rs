@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::header::{self, HeaderMap};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
@@ -135,20 +135,27 @@ async fn serve(
         .map_err(|_| ApiError::bad_request("bad path"))?;
     let (method, headers) = (parts.method.clone(), parts.headers.clone());
     let files = ServeDir::new(dir).append_index_html_on_directories(true);
-    let response = files
+    let mut response = files
         .clone()
         .oneshot(Request::from_parts(parts, body))
         .await
         .map_err(ApiError::internal)?;
-    if response.status() != StatusCode::NOT_FOUND || !page {
-        return Ok(response.map(Body::new).into_response());
+    if response.status() == StatusCode::NOT_FOUND && page {
+        // a single-page app's deep link: its own router reads the path
+        let mut index = Request::new(Body::empty());
+        *index.method_mut() = method;
+        *index.uri_mut() = Uri::from_static("/index.html");
+        *index.headers_mut() = headers;
+        response = files.oneshot(index).await.map_err(ApiError::internal)?;
     }
-    // a single-page app's deep link: its own router reads the path
-    let mut index = Request::new(Body::empty());
-    *index.method_mut() = method;
-    *index.uri_mut() = Uri::from_static("/index.html");
-    *index.headers_mut() = headers;
-    let response = files.oneshot(index).await.map_err(ApiError::internal)?;
+    // a directory without its `/` redirects to it: below the prefix again
+    if let Some(location) = response.headers().get(header::LOCATION)
+        && let Ok(location) = location.to_str()
+        && location.starts_with('/')
+        && let Ok(value) = HeaderValue::try_from(format!("{prefix}{location}"))
+    {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
     Ok(response.map(Body::new).into_response())
 }
 
