@@ -17,6 +17,9 @@ use tar::{EntryType, Header};
 
 const ID: &str = "com.example.package";
 
+/// One tar entry: raw path, type, content, link target.
+type Entry<'a> = (&'a str, EntryType, &'a [u8], &'a str);
+
 fn plugin_yaml(version: &str) -> String {
     format!(
         "id: {ID}\nname: Package\nversion: {version}\n\
@@ -28,7 +31,7 @@ fn plugin_yaml(version: &str) -> String {
 
 /// A gzip tar of `entries` (raw paths, no checks) as PowerX's tools write
 /// it: a `.` directory first.
-fn package(entries: &[(&str, EntryType, &[u8], &str)]) -> Vec<u8> {
+fn package(entries: &[Entry<'_>]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     let root = ("./", EntryType::Directory, &b""[..], "");
     let all = std::iter::once(&root).chain(entries);
@@ -108,7 +111,7 @@ async fn a_powerx_package_upload_goes_live() {
 async fn a_hostile_package_is_refused_with_the_reason() {
     let core = Core::start().await;
     let yaml = plugin_yaml("0.1.0");
-    let cases: [(&[(&str, EntryType, &[u8], &str)], &str); 4] = [
+    let cases: [(&[Entry<'_>], &str); 4] = [
         (
             &[
                 (
