@@ -190,3 +190,18 @@ async fn each_format_sent_as_the_other_names_the_content_type_to_use() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_plugin_yaml_directory_installs_as_it_is() {
+    // the staged tree has plugin.yaml and no manifest.json: its digest (and
+    // a shared Core's .pxp of it) take plugin.yaml as the descriptor
+    let core = Core::start().await;
+    let dir = core.work.path().join("as-is");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("plugin.yaml"), plugin_yaml("0.3.0")).unwrap();
+    std::fs::copy(example_dir().join("server.py"), dir.join("server.py")).unwrap();
+    let (status, report) = core.install_dir(&dir).await;
+    assert_eq!(status, 200, "{report:?}");
+    let body = core.wait_serving(ID, Duration::from_secs(10)).await;
+    assert_eq!(body["version"], "0.3.0", "{body}");
+}
