@@ -17,6 +17,9 @@ use tar::{EntryType, Header};
 
 const ID: &str = "com.example.package";
 
+/// One tar entry: raw path, type, content, link target.
+type Entry<'a> = (&'a str, EntryType, &'a [u8], &'a str);
+
 fn plugin_yaml(version: &str) -> String {
     format!(
         "id: {ID}\nname: Package\nversion: {version}\n\
@@ -28,9 +31,6 @@ fn plugin_yaml(version: &str) -> String {
 
 /// A gzip tar of `entries` (raw paths, no checks) as PowerX's tools write
 /// it: a `.` directory first.
-/// One tar entry: path, type, content, link target.
-type Entry<'a> = (&'a str, EntryType, &'a [u8], &'a str);
-
 fn package(entries: &[Entry<'_>]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     let root = ("./", EntryType::Directory, &b""[..], "");
@@ -189,4 +189,19 @@ async fn each_format_sent_as_the_other_names_the_content_type_to_use() {
         message.contains("Content-Type: application/vnd.powerx.pxp"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn a_plugin_yaml_directory_installs_as_it_is() {
+    // the staged tree has plugin.yaml and no manifest.json: its digest (and
+    // a shared Core's .pxp of it) take plugin.yaml as the descriptor
+    let core = Core::start().await;
+    let dir = core.work.path().join("as-is");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("plugin.yaml"), plugin_yaml("0.3.0")).unwrap();
+    std::fs::copy(example_dir().join("server.py"), dir.join("server.py")).unwrap();
+    let (status, report) = core.install_dir(&dir).await;
+    assert_eq!(status, 200, "{report:?}");
+    let body = core.wait_serving(ID, Duration::from_secs(10)).await;
+    assert_eq!(body["version"], "0.3.0", "{body}");
 }

@@ -2,6 +2,7 @@
 //! `backend/bin/plugin`) goes live through `px-plugin install DIR`, and its
 //! PowerX package (`package.tar.gz`, top folder `payload/`) through
 //! `px-plugin install FILE.tar.gz`; both answer through `/_p/<id>/api/...`.
+//! `px-plugin dev --watch` reloads an edited backend and names a missing one.
 
 mod common;
 mod livecore;
@@ -10,7 +11,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::{POWERX_ID, powerx_project};
-use livecore::LiveCore;
+use livecore::{LiveCore, Running, edit};
 
 fn run(command: &mut std::process::Command) -> Output {
     command.stdin(Stdio::null()).output().unwrap()
@@ -112,4 +113,45 @@ fn a_powerx_project_and_its_package_install_and_answer() {
         "{shown}"
     );
     wait_version(&core, "0.2.0");
+}
+
+#[test]
+fn dev_watch_reloads_a_powerx_project_and_names_a_missing_backend() {
+    const LIMIT: Duration = Duration::from_secs(30);
+    let core = LiveCore::start(100);
+    let project = core.work.path().join("pxyaml");
+    powerx_project(&project, "0.1.0");
+    let mut command = core.cli(&project);
+    command.args(["dev", "--watch"]);
+    let dev = Running::spawn(command);
+    let live = dev.expect("live in", LIMIT);
+    assert!(live.contains("r1"), "{live}");
+    wait_version(&core, "0.1.0");
+
+    // the backend binary changes (as `go build` would rewrite it): r2
+    let backend = project.join("backend/bin/plugin");
+    edit(&backend, "pxyaml 0.1.0 at", "pxyaml 0.1.0-edited at");
+    let live = dev.expect("live in", LIMIT);
+    assert!(live.contains("r2"), "{live}");
+    wait_version(&core, "0.1.0-edited");
+
+    // the backend gone: the build fails saying how to build it; r2 serves on
+    let text = std::fs::read_to_string(&backend).unwrap();
+    std::fs::remove_file(&backend).unwrap();
+    let failed = dev.expect("build the backend first", LIMIT);
+    assert!(
+        failed.contains("runtime.entry backend/bin/plugin does not exist"),
+        "{failed}"
+    );
+    wait_version(&core, "0.1.0-edited");
+
+    // built again: live
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::write(&backend, text.replace("0.1.0-edited", "0.1.0-rebuilt")).unwrap();
+        std::fs::set_permissions(&backend, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dev.expect("live in", LIMIT);
+    wait_version(&core, "0.1.0-rebuilt");
+    assert_eq!(dev.interrupt(), 0);
 }
