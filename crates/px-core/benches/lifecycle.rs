@@ -4,16 +4,19 @@
 //!    ~1 MB `.pxp` minus the same plugin's bare spawn-to-healthy time,
 //!    measured in the same run through `px-runtime` directly;
 //! 2. many reloads in a row: open fds, plugin processes and RSS before/after;
-//! 3. Core restart with many plugins installed: time until all serve.
+//! 3. Core restart with many plugins installed: time until all serve;
+//! 4. Core's share of an install of the PowerX-shaped `examples/powerx/base-like`
+//!    (migration, backend, Node admin) against the bare run of the same (`powerx`).
 //!
 //! `PX_BENCH_QUICK=1` runs a few iterations of each, as a smoke test;
-//! `PX_BENCH_ONLY=share|reloads|restart` runs one section; `PX_BENCH_RELOADS=N`
+//! `PX_BENCH_ONLY=share|powerx|reloads|under_load|restart` runs one section; `PX_BENCH_RELOADS=N`
 //! sets the number of reloads.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "../examples/fastplugin.rs"]
 mod fastplugin;
+mod powerx;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,7 +28,7 @@ fn quick() -> bool {
     std::env::var("PX_BENCH_QUICK").is_ok_and(|v| v == "1")
 }
 
-/// `PX_BENCH_ONLY=share|reloads|restart` runs one section (all by default).
+/// `PX_BENCH_ONLY=share|powerx|reloads|under_load|restart` runs one section (all by default).
 fn only(section: &str) -> bool {
     std::env::var("PX_BENCH_ONLY").map_or(true, |v| v == section)
 }
@@ -507,6 +510,9 @@ fn main() {
         if only("share") {
             core_share(Kind::Fast).await;
             core_share(Kind::Python).await;
+        }
+        if only("powerx") {
+            powerx::share().await;
         }
         if only("reloads") {
             many_reloads().await;

@@ -80,9 +80,17 @@ impl LiveCore {
 
     /// `GET url` (with the token when `authed`): status and body text.
     pub fn get(&self, path: &str, authed: bool) -> (u16, String) {
+        self.get_with(path, authed, &[])
+    }
+
+    /// `GET url` with extra request `headers`.
+    pub fn get_with(&self, path: &str, authed: bool, headers: &[(&str, &str)]) -> (u16, String) {
         let mut request = self.http.get(format!("{}{path}", self.url));
         if authed {
             request = request.bearer_auth(&self.token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         self.runtime.block_on(async {
             match request.timeout(Duration::from_secs(10)).send().await {
