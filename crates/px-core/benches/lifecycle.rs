@@ -16,6 +16,7 @@
 mod common;
 #[path = "../examples/fastplugin.rs"]
 mod fastplugin;
+#[path = "lifecycle/powerx.rs"]
 mod powerx;
 
 use std::collections::BTreeMap;

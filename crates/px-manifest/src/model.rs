@@ -66,7 +66,8 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Migrations {
-    /// Program: a path inside `dist/` or a command on `PATH`.
+    /// Program: a path inside `dist/` (relative to it, whatever `workdir`
+    /// says) or a command on `PATH`.
     #[schemars(length(min = 1))]
     pub entry: String,
     /// Arguments passed to `entry`.

@@ -67,7 +67,10 @@ fn page(core: &LiveCore, path: &str) -> (u16, String) {
 
 fn json(core: &LiveCore, path: &str) -> (u16, Value) {
     let (status, body) = core.get(path, true);
-    (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
 }
 
 fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
@@ -91,7 +94,13 @@ fn pids(core: &LiveCore, id: &str, needle: &str) -> Vec<i32> {
             continue;
         };
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if stat.rsplit(')').next().unwrap_or_default().trim_start().starts_with('Z') {
+        if stat
+            .rsplit(')')
+            .next()
+            .unwrap_or_default()
+            .trim_start()
+            .starts_with('Z')
+        {
             continue;
         }
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
@@ -222,7 +231,9 @@ fn dev_watch_reloads_a_powerx_project_and_rolls_back_a_broken_migration() {
     )
     .unwrap();
     dev.expect("live in", LIMIT);
-    eventually("0.7.1 live", || (version()["version"] == "0.7.1").then_some(()));
+    eventually("0.7.1 live", || {
+        (version()["version"] == "0.7.1").then_some(())
+    });
 
     // the backend binary and the admin server's output
     for (output, comment) in [

@@ -63,7 +63,10 @@ fn env(port: u16, data: &Path) -> BTreeMap<String, String> {
     }
     env.insert("PORT".to_owned(), port.to_string());
     env.insert("POWERX_PLUGIN_ID".to_owned(), ID.to_owned());
-    env.insert("POWERX_PLUGIN_DATA_DIR".to_owned(), data.display().to_string());
+    env.insert(
+        "POWERX_PLUGIN_DATA_DIR".to_owned(),
+        data.display().to_string(),
+    );
     env.insert("POWERX_ADMIN_BASE".to_owned(), format!("/_p/{ID}/admin/"));
     env
 }
@@ -88,31 +91,39 @@ async fn bare_start(spawner: &px_runtime::Spawner, dir: &Path, data: &Path) -> f
             format!("/_p/{ID}/admin/"),
         ),
     ];
-    let starts = processes.into_iter().map(|(program, args, health)| async move {
-        let port = px_runtime::pick_port().unwrap();
-        let program = if program.contains('/') {
-            dir.join(program).display().to_string()
-        } else {
-            program.to_owned()
-        };
-        let process = spawner
-            .spawn(px_runtime::SpawnSpec {
-                program,
-                args,
-                cwd: dir.to_owned(),
-                env: env(port, data),
-                log_sink: Arc::new(|_, _| {}),
-            })
-            .await
-            .unwrap();
-        let outcome =
-            px_runtime::wait_healthy(port, &health, Duration::from_secs(10), &process).await;
-        assert!(
-            matches!(outcome, px_runtime::HealthOutcome::Healthy(_)),
-            "{outcome:?}"
-        );
-        process
-    });
+    let starts = processes
+        .into_iter()
+        .map(|(program, args, health)| async move {
+            let port = px_runtime::pick_port().unwrap();
+            let program = if program.contains('/') {
+                dir.join(program).display().to_string()
+            } else {
+                program.to_owned()
+            };
+            let process = spawner
+                .spawn(px_runtime::SpawnSpec {
+                    program,
+                    args,
+                    cwd: dir.to_owned(),
+                    env: env(port, data),
+                    log_sink: Arc::new(|_, _| {}),
+                })
+                .await
+                .unwrap();
+            let outcome = px_runtime::wait_healthy(
+                port,
+                &health,
+                Duration::from_secs(10),
+                Duration::from_secs(2),
+                &process,
+            )
+            .await;
+            assert!(
+                matches!(outcome, px_runtime::HealthOutcome::Healthy(_)),
+                "{outcome:?}"
+            );
+            process
+        });
     let processes = futures_util::future::join_all(starts).await;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     for process in processes {

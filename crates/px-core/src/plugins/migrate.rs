@@ -73,6 +73,15 @@ impl Manager {
                 Vec::new(),
             )
         })?;
+        let program = program(&target.dir, &migrations.entry).ok_or_else(|| {
+            failed(
+                format!(
+                    "migrations.entry {:?} climbs out of the plugin directory: name a path inside it",
+                    migrations.entry
+                ),
+                Vec::new(),
+            )
+        })?;
         let spec = self.launch_spec(plugin, target);
         // the backend's unresolved references are reported when it starts
         let env = launch::environment(&spec, ProcessRole::Backend, &self.paths, None).vars;
@@ -83,7 +92,7 @@ impl Manager {
         let process = self
             .spawner
             .spawn(SpawnSpec {
-                program: migrations.entry.clone(),
+                program,
                 args: migrations.args.clone(),
                 cwd,
                 env,
@@ -151,6 +160,21 @@ impl Manager {
     }
 }
 
+/// The program to run for `entry`: a path (it has a `/`) is relative to the
+/// revision directory whatever the `workdir`, as PowerX resolves it against
+/// the plugin root; an absolute path stays, and a bare name is looked up on
+/// the plugin's `PATH`. `None` when a relative path climbs out with `..`.
+fn program(revision: &Path, entry: &str) -> Option<String> {
+    let relative = Path::new(entry);
+    if !entry.contains('/') || relative.is_absolute() {
+        return Some(entry.to_owned());
+    }
+    let inside = relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    inside.then(|| revision.join(relative).display().to_string())
+}
+
 /// `workdir` inside `revision`, when it names a directory there.
 fn workdir(revision: &Path, workdir: Option<&str>) -> Option<PathBuf> {
     let Some(workdir) = workdir else {
@@ -179,5 +203,19 @@ mod tests {
         assert!(workdir(root, Some("../db")).is_none());
         assert!(workdir(root, Some("/tmp")).is_none());
         assert!(workdir(root, Some("missing")).is_none());
+    }
+
+    #[test]
+    fn a_path_entry_is_below_the_revision_and_a_name_is_on_path() {
+        let root = Path::new("/rev");
+        assert_eq!(
+            program(root, "backend/bin/migrate").unwrap(),
+            "/rev/backend/bin/migrate"
+        );
+        assert_eq!(program(root, "./migrate.py").unwrap(), "/rev/./migrate.py");
+        assert_eq!(program(root, "python3").unwrap(), "python3");
+        assert!(program(root, "../migrate").is_none());
+        assert!(program(root, "backend/../../migrate").is_none());
+        assert_eq!(program(root, "/usr/bin/env").unwrap(), "/usr/bin/env");
     }
 }
