@@ -160,6 +160,12 @@ fn the_base_like_plugin_installs_as_it_is_and_serves_api_admin_and_its_fallback(
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("jwt Unauthorized"), "{body}");
 
+    // the menu titles of web-admin/i18n came along
+    let (status, detail) = json(&core, &format!("/api/plugins/{BASE}"));
+    assert_eq!(status, 200, "{detail}");
+    let console = &detail["manifest"]["admin"]["menus"][0];
+    assert_eq!(console["title_i18n"]["zh-CN"], "基础控制台", "{console}");
+
     // a deep link of the admin app, answered by the admin process
     let deep = format!("/_p/{BASE}/admin/templates/crud");
     let (status, html) = page(&core, &deep);
