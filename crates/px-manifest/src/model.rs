@@ -152,8 +152,9 @@ pub struct Health {
     #[serde(default = "default_health_timeout_ms")]
     #[schemars(range(min = 1))]
     pub timeout_ms: u64,
-    /// How long one probe may take, in milliseconds (default: until the
-    /// startup deadline; for liveness, the interval).
+    /// How long one probe may take, in milliseconds (default: 2000 while
+    /// starting, each probe retried until the startup deadline; for
+    /// liveness, the interval).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub probe_timeout_ms: Option<u64>,

@@ -25,14 +25,15 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// `GET /_p/<id>/api/ping` answers `pxyaml <version>` within 10 s.
+/// `GET /_p/<id>/api/ping` answers `pxyaml <version>` within 10 s, the
+/// backend seeing the path below its `http_base_path` (`/api/v1`).
 fn wait_version(core: &LiveCore, version: &str) {
     let needle = format!("pxyaml {version} at ");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let (status, body) = core.get(&format!("/_p/{POWERX_ID}/api/ping"), false);
         if status == 200 && body.contains(&needle) {
-            assert!(body.ends_with("/ping"), "{body}");
+            assert_eq!(body, format!("{needle}/api/v1/ping"));
             return;
         }
         assert!(
