@@ -364,3 +364,24 @@ impl Converter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::NOT_ACTED_ON;
+
+    /// The guide for PowerX authors lists every section read and not acted on.
+    #[test]
+    fn the_powerx_guide_names_every_section_not_acted_on() {
+        let guide = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/guides/powerx-plugins.md"
+        );
+        let guide = std::fs::read_to_string(guide).unwrap();
+        for section in NOT_ACTED_ON {
+            assert!(
+                guide.contains(&format!("`{section}`")),
+                "docs/guides/powerx-plugins.md does not name `{section}`"
+            );
+        }
+    }
+}
